@@ -1,0 +1,74 @@
+"""Shared helpers for tests that run the real program."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+DATA = Path(__file__).parent / "data"
+LIBRI = DATA / "librispeech"
+ROOT = Path(__file__).parent.parent
+
+
+def clips() -> list[tuple[Path, str]]:
+    manifest = json.loads((LIBRI / "manifest.json").read_text())
+    out = []
+    for f in manifest["files"]:
+        p = LIBRI / f["filename"]
+        if p.exists():
+            out.append((p, f["reference_transcript"]))
+    return out
+
+
+def normalize(text: str) -> list[str]:
+    return re.sub(r"[^\w' ]+", " ", text.lower()).split()
+
+
+_NUMBERS = {"10": "ten", "2": "two", "1": "one"}
+
+
+def wer(ref: str, hyp: str) -> float:
+    import jiwer
+
+    h = [_NUMBERS.get(w, w) for w in normalize(hyp)]
+    return float(jiwer.wer(" ".join(normalize(ref)), " ".join(h) or "<empty>"))
+
+
+def wlk(*args: str, input: bytes | None = None, timeout: float = 300, **kw: Any) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "wlk_cli", *args], input=input, capture_output=True, timeout=timeout, cwd=ROOT, **kw
+    )
+
+
+def parse_jsonl(stdout: bytes) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stdout.decode().splitlines() if line.strip()]
+
+
+def transcript(events: list[dict[str, Any]]) -> str:
+    return "".join(w["text"] for e in events if e["type"] == "transcript" for w in e["confirmed"])
+
+
+def check_jsonl(events: list[dict[str, Any]]) -> None:
+    """The public JSON-lines contract."""
+    assert events[0]["type"] == "session"
+    assert events[-1]["type"] == "end"
+    body = events[1:-1]
+    assert all(e["type"] == "transcript" for e in body)
+    assert [e["seq"] for e in body] == list(range(len(body)))
+    ids = [w["id"] for e in body for w in e["confirmed"]]
+    assert ids == list(range(len(ids)))
+    for e in body:
+        assert all(w["id"] is None for w in e["tentative"])
+        for w in e["confirmed"] + e["tentative"]:
+            assert set(w) == {"id", "start", "end", "text", "prob", "speaker"}
+            assert 0 <= w["start"] <= w["end"] and 0 <= w["prob"] <= 1
+    walls = [e["wall_s"] for e in body]
+    assert walls == sorted(walls)
+    words = [w for e in body for w in e["confirmed"]]
+    for a, b in zip(words, words[1:]):
+        assert b["start"] >= a["end"] - 0.15, (a, b)
+    assert events[-1]["stats"]["words"] == len(words)

@@ -1,0 +1,67 @@
+from pathlib import Path
+
+import pytest
+
+from wlk_cli.config import PRESETS_DIR, Settings, build_settings, load_preset, preset_names
+from wlk_cli.errors import UsageError
+
+
+def test_required_presets_exist() -> None:
+    assert {"ultra-fast", "balanced", "high-accuracy", "meeting"} <= set(preset_names())
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in PRESETS_DIR.glob("*.toml")))
+def test_every_preset_is_valid(name: str) -> None:
+    values, description = load_preset(name)
+    assert description
+    build_settings(name, {})
+
+
+def test_flags_override_the_preset() -> None:
+    s = build_settings("high-accuracy", {"model": "tiny.en", "beam_size": None})
+    assert s.model == "tiny.en" and s.beam_size == 5
+
+
+def test_unknown_preset_key_is_named(tmp_path: Path) -> None:
+    p = tmp_path / "x.toml"
+    p.write_text('modle = "tiny"\n')
+    with pytest.raises(UsageError, match="unknown key 'modle'"):
+        build_settings(str(p), {})
+
+
+def test_bad_preset_value_is_named(tmp_path: Path) -> None:
+    p = tmp_path / "x.toml"
+    p.write_text('beam_size = "five"\n')
+    with pytest.raises(UsageError, match="beam_size"):
+        build_settings(str(p), {})
+    p.write_text("speed = -1\n")
+    with pytest.raises(UsageError, match="speed"):
+        build_settings(str(p), {})
+
+
+def test_bad_toml_and_unknown_name() -> None:
+    with pytest.raises(UsageError, match="unknown preset 'nope'"):
+        build_settings("nope", {})
+
+
+@pytest.mark.parametrize(
+    "key,value",
+    [
+        ("speed", -1.0),
+        ("speed", 1000.0),
+        ("chunk_ms", 0),
+        ("chunk_ms", 100000),
+        ("beam_size", 0),
+        ("min_chunk_size", 0.0),
+        ("task", "summarize"),
+        ("formats", "srt,docx"),
+        ("vac_chunk_size", 0.001),
+    ],
+)
+def test_out_of_range_flags_name_the_field(key: str, value: object) -> None:
+    with pytest.raises(UsageError, match=key):
+        build_settings(None, {key: value})
+
+
+def test_defaults_are_valid() -> None:
+    assert Settings().validate().model == "base"

@@ -1,0 +1,184 @@
+"""LocalAgreement-2 with fake ASRs: deterministic, no model."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.fakes import SR, ScriptedASR, StreamASR, marker_audio, sentence_stream
+from wlk_cli.asr.base import AsrWord
+from wlk_cli.events import Word
+from wlk_cli.policies.local_agreement import LocalAgreementOptions, LocalAgreementPolicy
+from wlk_cli.policies.text import norm
+
+
+def feed(policy: LocalAgreementPolicy, start_s: float, dur_s: float) -> None:
+    policy.insert_audio(marker_audio(int(round(start_s * SR)), int(round(dur_s * SR))), start_s)
+
+
+def run_stream(
+    policy: LocalAgreementPolicy, total_s: float, chunk_s: float = 0.1
+) -> tuple[list[Word], list[list[Word]]]:
+    confirmed: list[Word] = []
+    tentatives: list[list[Word]] = []
+    t = 0.0
+    while t < total_s - 1e-9:
+        feed(policy, t, chunk_s)
+        t += chunk_s
+        if policy.ready():
+            u = policy.step()
+            confirmed += u.confirmed
+            tentatives.append(u.tentative)
+    u = policy.finish()
+    confirmed += u.confirmed
+    return confirmed, tentatives
+
+
+def test_commits_only_the_common_prefix_of_two_hypotheses() -> None:
+    asr = ScriptedASR(
+        [
+            [(0.0, 0.3, " the"), (0.3, 0.6, " cat"), (0.6, 0.9, " sad")],
+            [(0.0, 0.3, " The"), (0.3, 0.6, " cat"), (0.6, 0.9, " sat"), (0.9, 1.2, " down")],
+        ]
+    )
+    p = LocalAgreementPolicy(asr, LocalAgreementOptions(min_chunk_size=0.5))
+    feed(p, 0.0, 1.0)
+    first = p.step()
+    assert first.confirmed == []
+    assert [w.text for w in first.tentative] == [" the", " cat", " sad"]
+    feed(p, 1.0, 0.5)
+    second = p.step()
+    assert [w.text for w in second.confirmed] == [" The", " cat"]  # the newest spelling is kept
+    assert [w.text for w in second.tentative] == [" sat", " down"]
+
+
+def test_finish_commits_the_rest_and_empties_the_buffer() -> None:
+    words = sentence_stream(12)
+    p = LocalAgreementPolicy(StreamASR(words), LocalAgreementOptions(min_chunk_size=0.5))
+    confirmed, _ = run_stream(p, words[-1][1] + 0.2)
+    assert [w.text for w in confirmed] == [t for _, _, t in words]
+    assert p.buffer_duration == 0.0
+    assert p.finish().confirmed == []
+
+
+def test_trimming_keeps_stream_times_true_and_the_buffer_bounded() -> None:
+    words = sentence_stream(150)  # about 55 s
+    asr = StreamASR(words)
+    p = LocalAgreementPolicy(asr, LocalAgreementOptions(min_chunk_size=0.5, buffer_trimming_sec=5.0))
+    longest = 0.0
+    confirmed: list[Word] = []
+    t = 0.0
+    while t < words[-1][1] + 0.3:
+        feed(p, t, 0.1)
+        t += 0.1
+        longest = max(longest, p.buffer_duration)
+        if p.ready():
+            confirmed += p.step().confirmed
+    confirmed += p.finish().confirmed
+    assert [w.text for w in confirmed] == [w[2] for w in words]
+    for got, (s, e, _) in zip(confirmed, words):
+        assert abs(got.start - s) < 1e-3 and abs(got.end - e) < 1e-3
+    assert all(a.end <= b.start for a, b in zip(confirmed, confirmed[1:]))
+    assert longest < 5.0 + 4.0  # trimmed at a segment end soon after passing 5 s
+    assert max(c[1] - c[0] for c in asr.calls) < 9.0
+
+
+def test_sentence_trimming_also_keeps_times() -> None:
+    words = sentence_stream(60)
+    p = LocalAgreementPolicy(
+        StreamASR(words), LocalAgreementOptions(min_chunk_size=0.5, buffer_trimming="sentence", buffer_trimming_sec=4.0)
+    )
+    confirmed, _ = run_stream(p, words[-1][1] + 0.3)
+    assert [(round(w.start, 3), w.text) for w in confirmed] == [(s, t) for s, _, t in words]
+
+
+def test_prompt_is_committed_text_that_left_the_buffer() -> None:
+    words = sentence_stream(40)
+    asr = StreamASR(words)
+    p = LocalAgreementPolicy(asr, LocalAgreementOptions(min_chunk_size=0.5, buffer_trimming_sec=3.0))
+    run_stream(p, words[-1][1] + 0.3)
+    prompts = [c[2] for c in asr.calls if c[2]]
+    assert prompts, "after trimming, committed text must prompt the model"
+    for start, _, prompt in asr.calls:
+        before = "".join(t for s, e, t in words if e <= start + 1e-6)
+        assert prompt == before[-200:]
+
+
+def test_a_looping_hypothesis_is_not_committed_over_and_over() -> None:
+    loop = [(0.0, 0.3, " A"), (0.3, 0.6, " heart"), (0.6, 0.9, " trouble.")]
+    looped = loop + [(0.9 + s, 0.9 + e, t) for s, e, t in loop] + [(1.8 + s, 1.8 + e, t) for s, e, t in loop]
+    asr = ScriptedASR([looped, looped, looped, looped])
+    p = LocalAgreementPolicy(asr, LocalAgreementOptions(min_chunk_size=0.5))
+    texts: list[str] = []
+    for k in range(4):
+        feed(p, k * 0.6, 0.6)
+        texts += [w.text for w in p.step().confirmed]
+    texts += [w.text for w in p.finish().confirmed]
+    assert texts == [" A", " heart", " trouble."]
+
+
+def test_words_piled_on_one_instant_are_dropped() -> None:
+    hyp = [(0.0, 0.4, " real"), (0.5, 0.9, " words."), (1.0, 1.0, " ghost"), (1.0, 1.0, " ghost"), (1.0, 1.01, " tail")]
+    p = LocalAgreementPolicy(ScriptedASR([hyp]), LocalAgreementOptions(min_chunk_size=0.5))
+    feed(p, 0.0, 1.5)
+    assert [w.text for w in p.finish().confirmed] == [" real", " words."]
+
+
+def test_confidence_validation_commits_sure_words_at_once() -> None:
+    hyp = [(0.0, 0.3, " sure"), (0.3, 0.6, " also"), (0.6, 0.9, " maybe")]
+    asr = ScriptedASR([hyp], probs={"sure": 0.99, "also": 0.97, "maybe": 0.5})
+    p = LocalAgreementPolicy(asr, LocalAgreementOptions(min_chunk_size=0.5, confidence_validation=True))
+    feed(p, 0.0, 1.0)
+    u = p.step()
+    assert [w.text for w in u.confirmed] == [" sure", " also"]
+    assert [w.text for w in u.tentative] == [" maybe"]
+
+
+def test_a_gap_in_inserted_audio_keeps_stream_times() -> None:
+    p = LocalAgreementPolicy(ScriptedASR([[]]), LocalAgreementOptions())
+    p.insert_audio(np.zeros(SR, dtype=np.float32), 10.0)
+    p.insert_audio(np.zeros(SR, dtype=np.float32), 11.5)
+    assert abs(p.buffer_duration - 2.5) < 1e-6
+
+
+VOCAB = [" a", " b", " c", " d", " e"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_confirmed_words_are_append_only_and_agreed(data: st.DataObject) -> None:
+    """Property: whatever the model says, no confirmed word is ever retracted or repeated, times never
+    go backwards, and (without confidence validation) each confirmed word was agreed by two hypotheses."""
+    n_steps = data.draw(st.integers(2, 12))
+    stream = sentence_stream(40, word_s=0.25, gap_every=6)
+
+    def mangle(call: int, words: list[AsrWord]) -> list[AsrWord]:
+        out = list(words)
+        if out and data.draw(st.booleans()):
+            k = data.draw(st.integers(0, len(out) - 1))
+            out[k] = AsrWord(out[k].start, out[k].end, data.draw(st.sampled_from(VOCAB)), 0.5)
+        if out and data.draw(st.booleans()):
+            out = out[: data.draw(st.integers(0, len(out)))]
+        return out
+
+    asr = StreamASR(stream, mangle=mangle)
+    p = LocalAgreementPolicy(asr, LocalAgreementOptions(min_chunk_size=0.3, buffer_trimming_sec=3.0))
+    confirmed: list[Word] = []
+    previous_tail: list[Word] = []
+    t = 0.0
+    for _ in range(n_steps):
+        dur = data.draw(st.sampled_from([0.1, 0.3, 0.5, 1.0]))
+        feed(p, t, dur)
+        t += dur
+        if p.ready():
+            u = p.step()
+            for i, w in enumerate(u.confirmed):
+                assert i < len(previous_tail) and norm(previous_tail[i].text) == norm(w.text)
+            confirmed += u.confirmed
+            previous_tail = u.tentative
+    confirmed += p.finish().confirmed
+    for a, b in zip(confirmed, confirmed[1:]):
+        assert b.start >= a.end - 0.1 - 1e-9
+    ids = [(round(w.start, 3), w.text) for w in confirmed]
+    assert len(ids) == len(set(ids))

@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+from tests.fakes import sentence_stream
+from tests.formats import check_cues, parse_srt, parse_vtt
+from wlk_cli.events import EndStats, SessionInfo, TranscriptEvent, Word
+from wlk_cli.sinks.files import FileSink, render_json, render_srt, render_txt, render_vtt
+from wlk_cli.sinks.jsonl import JsonlSink
+from wlk_cli.sinks.segments import group, wrap
+
+TEXT = (
+    " So we met on Tuesday to talk about the budget, and honestly it went better than I expected."
+    " Then Maria asked whether the new schedule would work for everyone on the team. Nobody objected."
+    " We agreed to meet again next week."
+)
+
+
+def words_of(text: str, pause_after: set[int] | None = None) -> list[Word]:
+    out = []
+    t = 0.5
+    for i, tok in enumerate(text.split(" ")[1:]):
+        out.append(Word(round(t, 3), round(t + 0.28, 3), " " + tok, 0.9, None, i))
+        t += 0.32 + (1.0 if pause_after and i in pause_after else 0.0)
+    return out
+
+
+WORDS = words_of(TEXT, pause_after={4})
+
+
+def stats() -> EndStats:
+    return EndStats(12.0, 3.0, 0.25, 2.0, len(WORDS), 1.0, 0.9, 1.5, 0.8, 0.3, 0.0, "en")
+
+
+def test_srt_reads_back_and_follows_cue_conventions(golden) -> None:  # type: ignore[no-untyped-def]
+    text = render_srt(WORDS)
+    cues = parse_srt(text)
+    check_cues(cues)
+    assert " ".join(" ".join(c.lines) for c in cues) == TEXT.strip()
+    golden("sample.srt", text)
+
+
+def test_vtt_reads_back(golden) -> None:  # type: ignore[no-untyped-def]
+    text = render_vtt(WORDS)
+    cues = parse_vtt(text)
+    check_cues(cues)
+    golden("sample.vtt", text)
+
+
+def test_cues_break_at_sentences_pauses_and_speakers() -> None:
+    cues = group(WORDS)
+    assert cues[0].text.endswith("Tuesday")  # pause after the 5th word
+    assert all(c.words[-1] is not None for c in cues)
+    sentence_ends = [c for c in cues if c.text.endswith((".", "?", "!"))]
+    assert len(sentence_ends) >= 3
+    two = [Word(0, 0.3, " hi", 0.9, 0), Word(0.3, 0.6, " there", 0.9, 1)]
+    assert len(group(two)) == 2
+
+
+def test_wrap_balances_two_lines() -> None:
+    s = wrap("Then Maria asked whether the new schedule would work for everyone")
+    a, b = s.split("\n")
+    assert len(a) <= 42 and len(b) <= 42 and abs(len(a) - len(b)) < 12
+
+
+def test_json_has_verbose_json_shape(golden) -> None:  # type: ignore[no-untyped-def]
+    doc = json.loads(render_json(WORDS, {"language": "en", "model": "tiny.en", "duration": 12.0}))
+    assert doc["text"] == TEXT
+    assert doc["language"] == "en" and doc["model"] == "tiny.en" and doc["duration"] == 12.0
+    assert "".join(s["text"] for s in doc["segments"]) == TEXT
+    for s in doc["segments"]:
+        assert (
+            s["start"] <= s["end"]
+            and s["words"]
+            and {"start", "end", "word", "probability", "speaker"} <= set(s["words"][0])
+        )
+    assert doc["speakers"] == []
+    golden("sample.json", render_json(WORDS, {"language": "en", "model": "tiny.en", "duration": 12.0}))
+
+
+def test_txt(golden) -> None:  # type: ignore[no-untyped-def]
+    text = render_txt(WORDS)
+    assert text.replace("\n", " ").split() == TEXT.split()
+    golden("sample.txt", text)
+
+
+def test_file_sink_leaves_valid_files_at_every_moment(tmp_path: Path) -> None:
+    sink = FileSink(tmp_path, "talk", ["srt", "vtt", "json", "txt"], "tiny.en")
+    sink.start(SessionInfo("talk.wav", {}))
+    assert not list(tmp_path.iterdir()), "nothing is written before there is something to write"
+    half = len(WORDS) // 2
+    sink.transcript(TranscriptEvent(0, 1.0, 5.0, tuple(WORDS[:half]), ()))
+    # first write happens at once; every file is complete and parses
+    check_cues(parse_srt((tmp_path / "talk.srt").read_text()))
+    check_cues(parse_vtt((tmp_path / "talk.vtt").read_text()))
+    assert len(json.loads((tmp_path / "talk.json").read_text())["segments"]) >= 1
+    sink.transcript(TranscriptEvent(1, 2.0, 10.0, tuple(WORDS[half:]), ()))
+    sink.end(stats())
+    doc = json.loads((tmp_path / "talk.json").read_text())
+    assert doc["text"] == TEXT
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["talk.json", "talk.srt", "talk.txt", "talk.vtt"]
+
+
+def test_jsonl_lines(golden) -> None:  # type: ignore[no-untyped-def]
+    out = io.StringIO()
+    sink = JsonlSink(out)
+    sink.start(SessionInfo("x.wav", {"model": "tiny.en"}))
+    sink.transcript(TranscriptEvent(0, 1.25, 1.5, tuple(WORDS[:2]), (Word(1.2, 1.4, " tent", 0.4),)))
+    sink.end(stats())
+    lines = [json.loads(x) for x in out.getvalue().splitlines()]
+    assert [x["type"] for x in lines] == ["session", "transcript", "end"]
+    assert lines[1]["tentative"][0]["id"] is None and lines[1]["confirmed"][1]["id"] == 1
+    golden("sample.jsonl", out.getvalue())
+
+
+def test_stream_words_make_monotonic_cues() -> None:
+    words = [Word(s, e, t, 0.9) for s, e, t in sentence_stream(200)]
+    check_cues(parse_srt(render_srt(words)))

@@ -1,0 +1,3 @@
+from wlk_cli.cli import run
+
+run()

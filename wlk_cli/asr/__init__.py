@@ -1,0 +1,1 @@
+"""ASR backends behind one small protocol, and model resolution."""

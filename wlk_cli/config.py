@@ -1,0 +1,194 @@
+"""Typed settings, presets (TOML) and flag overrides, validated with the field's name in errors."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from wlk_cli.errors import UsageError
+
+PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
+FORMATS = ("srt", "vtt", "json", "txt")
+TASKS = ("transcribe", "translate")
+DEVICES = ("auto", "cpu", "cuda")
+COMPUTE_TYPES = ("auto", "default", "int8", "int8_float32", "int8_float16", "int16", "float16", "bfloat16", "float32")
+TRIMMING = ("segment", "sentence")
+POLICIES = ("local-agreement",)
+
+
+def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise UsageError(f"{name}: {value!r} is not one of {', '.join(choices)}")
+
+
+def _range(name: str, value: float, lo: float, hi: float, *, lo_open: bool = False) -> None:
+    if value != value or value > hi or value < lo or (lo_open and value == lo):
+        low = f"> {lo}" if lo_open else f">= {lo}"
+        raise UsageError(f"{name}: {value} is out of range (must be {low} and <= {hi})")
+
+
+@dataclass
+class Settings:
+    """Everything that shapes a streaming run. Field names are the preset keys and the flag names."""
+
+    model: str = "base"
+    """Whisper model name (tiny.en, base, small, large-v3, ...) or a CTranslate2 model directory."""
+    language: str = "auto"
+    """Spoken language code, or auto to detect it from the first speech."""
+    task: str = "transcribe"
+    """transcribe, or translate to English."""
+    device: str = "auto"
+    """auto, cpu or cuda."""
+    compute_type: str = "auto"
+    """CTranslate2 compute type; auto is int8 on the CPU and float16 on CUDA."""
+    beam_size: int = 1
+    """Beam size of each decoding pass (1 = greedy, the fastest)."""
+    threads: int = 0
+    """CPU threads for the model; 0 picks what is fastest for the model size."""
+    policy: str = "local-agreement"
+    """Streaming policy."""
+    min_chunk_size: float = 0.6
+    """Seconds of new audio between two policy iterations."""
+    buffer_trimming: str = "segment"
+    """Trim the audio buffer at a completed segment or sentence."""
+    buffer_trimming_sec: float = 15.0
+    """Trim once the buffer is longer than this many seconds."""
+    confidence_validation: bool = False
+    """Commit a word at once when its probability is above confidence_threshold."""
+    confidence_threshold: float = 0.95
+    vad: bool = True
+    """Use Silero VAD: skip silence, end utterances on pauses."""
+    vac_chunk_size: float = 0.04
+    """Seconds of audio per VAD step."""
+    vad_threshold: float = 0.5
+    """Speech probability above which a VAD window is speech."""
+    min_silence_ms: int = 500
+    """A pause this long ends an utterance."""
+    speed: float = 1.0
+    """Release audio at this multiple of real time; 0 = as fast as the engine takes it."""
+    chunk_ms: int = 100
+    """Size of each released audio chunk, as a microphone would deliver it."""
+    formats: list[str] = field(default_factory=lambda: ["srt", "json"])
+    """Files to write next to the input (srt, vtt, json, txt)."""
+
+    def validate(self) -> Settings:
+        _choice("task", self.task, TASKS)
+        _choice("device", self.device, DEVICES)
+        _choice("compute_type", self.compute_type, COMPUTE_TYPES)
+        _choice("buffer_trimming", self.buffer_trimming, TRIMMING)
+        _choice("policy", self.policy, POLICIES)
+        if not self.model.strip():
+            raise UsageError("model: must not be empty")
+        if not self.language.strip():
+            raise UsageError("language: must not be empty")
+        _range("beam_size", self.beam_size, 1, 20)
+        _range("threads", self.threads, 0, 256)
+        _range("min_chunk_size", self.min_chunk_size, 0.05, 30.0)
+        _range("buffer_trimming_sec", self.buffer_trimming_sec, 2.0, 30.0)
+        _range("confidence_threshold", self.confidence_threshold, 0.0, 1.0)
+        _range("vac_chunk_size", self.vac_chunk_size, 0.032, 2.0)
+        _range("vad_threshold", self.vad_threshold, 0.0, 1.0, lo_open=True)
+        _range("min_silence_ms", self.min_silence_ms, 50, 10000)
+        _range("speed", self.speed, 0.0, 100.0)
+        _range("chunk_ms", self.chunk_ms, 10, 5000)
+        if not self.formats:
+            raise UsageError("formats: give at least one of " + ", ".join(FORMATS))
+        for f in self.formats:
+            _choice("formats", f, FORMATS)
+        return self
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+_FIELD_TYPES: dict[str, type] = {
+    "model": str,
+    "language": str,
+    "task": str,
+    "device": str,
+    "compute_type": str,
+    "beam_size": int,
+    "threads": int,
+    "policy": str,
+    "min_chunk_size": float,
+    "buffer_trimming": str,
+    "buffer_trimming_sec": float,
+    "confidence_validation": bool,
+    "confidence_threshold": float,
+    "vad": bool,
+    "vac_chunk_size": float,
+    "vad_threshold": float,
+    "min_silence_ms": int,
+    "speed": float,
+    "chunk_ms": int,
+    "formats": list,
+}
+assert set(_FIELD_TYPES) == {f.name for f in fields(Settings)}
+
+
+def _coerce(key: str, value: Any, where: str) -> Any:
+    want = _FIELD_TYPES[key]
+    if want is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if want is list:
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise UsageError(f"{where}: {key} must be a list of strings")
+        return value
+    if not isinstance(value, want) or (want is int and isinstance(value, bool)):
+        raise UsageError(f"{where}: {key} must be {want.__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESETS_DIR.glob("*.toml"))
+
+
+def resolve_preset_path(name_or_path: str) -> Path:
+    p = Path(name_or_path)
+    if p.suffix == ".toml" or "/" in name_or_path:
+        if not p.is_file():
+            raise UsageError(f"preset file not found: {name_or_path}")
+        return p
+    cand = PRESETS_DIR / f"{name_or_path}.toml"
+    if not cand.is_file():
+        raise UsageError(f"unknown preset {name_or_path!r}; available: {', '.join(preset_names())}")
+    return cand
+
+
+def load_preset(name_or_path: str) -> tuple[dict[str, Any], str]:
+    """Return (values, description) of a preset, every key checked."""
+    path = resolve_preset_path(name_or_path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise UsageError(f"preset {path.name}: not valid TOML ({e})") from None
+    description = data.pop("description", "")
+    if not isinstance(description, str):
+        raise UsageError(f"preset {path.name}: description must be a string")
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in _FIELD_TYPES:
+            raise UsageError(f"preset {path.name}: unknown key {key!r}")
+        values[key] = _coerce(key, value, f"preset {path.name}")
+    return values, description
+
+
+def build_settings(preset: str | None, overrides: dict[str, Any]) -> Settings:
+    """Defaults, then the preset, then every flag that was given (not None)."""
+    values: dict[str, Any] = {}
+    if preset:
+        values.update(load_preset(preset)[0])
+    for key, value in overrides.items():
+        if value is not None:
+            values[key] = _coerce(key, value, "option")
+    try:
+        settings = Settings(**values)
+    except TypeError as e:  # pragma: no cover - keys are checked above
+        raise UsageError(str(e)) from None
+    return settings.validate()

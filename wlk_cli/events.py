@@ -1,0 +1,116 @@
+"""Value types that flow through the pipeline. Imports nothing of the package.
+
+All times are seconds of stream audio unless the name says otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Word:
+    """One word as the model spells it (leading space included)."""
+
+    start: float
+    end: float
+    text: str
+    prob: float
+    speaker: int | None = None
+    id: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+            "text": self.text,
+            "prob": round(self.prob, 4),
+            "speaker": self.speaker,
+        }
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """What a sink learns before the first transcript event."""
+
+    source: str
+    settings: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class TranscriptEvent:
+    """Newly confirmed words (append-only) and the whole current tentative tail."""
+
+    seq: int
+    wall_s: float
+    audio_s: float
+    confirmed: tuple[Word, ...]
+    tentative: tuple[Word, ...]
+    language: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": "transcript",
+            "seq": self.seq,
+            "wall_s": round(self.wall_s, 3),
+            "audio_s": round(self.audio_s, 3),
+            "confirmed": [w.to_dict() for w in self.confirmed],
+            "tentative": [w.to_dict() for w in self.tentative],
+        }
+
+
+@dataclass(frozen=True)
+class StatusEvent:
+    """Progress of the stream: how much audio was released, processed and how far behind."""
+
+    wall_s: float
+    audio_s: float
+    processed_s: float
+    lag_s: float
+    total_s: float | None = None
+
+
+@dataclass
+class EndStats:
+    """Summary of a finished (or interrupted) stream."""
+
+    audio_duration_s: float
+    processing_time_s: float
+    real_time_factor: float
+    cpu_time_s: float
+    words: int
+    latency_mean_s: float | None
+    latency_p50_s: float | None
+    latency_p90_s: float | None
+    first_word_latency_s: float | None
+    max_lag_s: float
+    dropped_audio_s: float
+    language: str | None
+    interrupted: bool = False
+    error: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        def r(x: float | None) -> float | None:
+            return None if x is None else round(x, 3)
+
+        d: dict[str, Any] = {
+            "audio_duration_s": r(self.audio_duration_s),
+            "processing_time_s": r(self.processing_time_s),
+            "real_time_factor": r(self.real_time_factor),
+            "cpu_time_s": r(self.cpu_time_s),
+            "words": self.words,
+            "latency_mean_s": r(self.latency_mean_s),
+            "latency_p50_s": r(self.latency_p50_s),
+            "latency_p90_s": r(self.latency_p90_s),
+            "first_word_latency_s": r(self.first_word_latency_s),
+            "max_lag_s": r(self.max_lag_s),
+            "dropped_audio_s": r(self.dropped_audio_s),
+            "language": self.language,
+            "interrupted": self.interrupted,
+            "error": self.error,
+        }
+        d.update(self.extra)
+        return d

@@ -1,0 +1,1 @@
+"""Streaming policies: decide which words of each hypothesis are confirmed."""

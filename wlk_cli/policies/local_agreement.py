@@ -1,0 +1,183 @@
+"""LocalAgreement-2 (Machacek et al., whisper_streaming), written from the algorithm.
+
+Each iteration transcribes the whole uncommitted buffer, prompted with committed text that has left
+the buffer. A word is confirmed when two consecutive hypotheses agree on it as a common prefix; the
+rest is tentative. The buffer is trimmed at a completed segment or sentence once it grows past
+``trimming_sec``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from wlk_cli.asr.base import AsrBackend, AsrResult
+from wlk_cli.audio import SAMPLE_RATE
+from wlk_cli.events import Word
+from wlk_cli.policies.base import PolicyUpdate
+from wlk_cli.policies.text import cut_collapsed, cut_repetition, is_sentence_end, norm, overlap_ngram, repeats_tail
+
+PROMPT_CHARS = 200
+_MAX_BUFFER_S = 25.0  # Whisper sees at most 30 s: past this the buffer is cut whatever happens
+_EMPTY_BUFFER_KEEP_S = 2.0
+
+
+@dataclass(frozen=True)
+class LocalAgreementOptions:
+    min_chunk_size: float = 0.6
+    buffer_trimming: str = "segment"
+    buffer_trimming_sec: float = 15.0
+    confidence_validation: bool = False
+    confidence_threshold: float = 0.95
+
+
+class LocalAgreementPolicy:
+    """A :class:`~wlk_cli.policies.base.StreamingPolicy` implementing LocalAgreement-2."""
+
+    def __init__(self, asr: AsrBackend, opts: LocalAgreementOptions | None = None) -> None:
+        self.asr = asr
+        self.opts = opts or LocalAgreementOptions()
+        self._audio = np.zeros(0, dtype=np.float32)
+        self._offset = 0.0  # stream time of self._audio[0]
+        self._new_samples = 0  # inserted since the last iteration
+        self._previous: list[Word] = []  # uncommitted tail of the previous hypothesis
+        self._committed: deque[Word] = deque(maxlen=64)  # newest committed words (prompt, dedupe)
+        self._last_end = 0.0  # end of the newest committed word
+        self._transcribed_until = 0.0
+        self._last_result: AsrResult | None = None
+
+    # -- protocol ------------------------------------------------------------------------------
+    @property
+    def transcribed_until(self) -> float:
+        return self._transcribed_until
+
+    @property
+    def buffer_duration(self) -> float:
+        return self._audio.size / SAMPLE_RATE
+
+    def insert_audio(self, audio: np.ndarray, start: float) -> None:
+        if self._audio.size == 0:
+            self._offset = start
+        else:
+            gap = int(round((start - self._offset) * SAMPLE_RATE)) - self._audio.size
+            if gap > 0:  # audio was lost upstream: keep stream times true with silence
+                audio = np.concatenate([np.zeros(gap, dtype=np.float32), audio])
+            elif gap < 0:  # overlap with what is held: keep only the new part
+                audio = audio[-gap:]
+        if audio.size:
+            self._audio = np.concatenate([self._audio, audio.astype(np.float32, copy=False)])
+            self._new_samples += audio.size
+
+    def ready(self) -> bool:
+        return self._new_samples >= self.opts.min_chunk_size * SAMPLE_RATE
+
+    def reset_context(self) -> None:
+        self._committed.clear()
+
+    def step(self) -> PolicyUpdate:
+        if self._audio.size == 0:
+            return PolicyUpdate(tentative=list(self._previous))
+        hypothesis = self._transcribe()
+        confirmed = self._agree(hypothesis)
+        confirmed += self._trim()
+        return PolicyUpdate(confirmed=confirmed, tentative=list(self._previous))
+
+    def finish(self) -> PolicyUpdate:
+        if self._new_samples > 0 or self._last_result is None:
+            rest = self._fresh_words(self._transcribe()) if self._audio.size else []
+        else:
+            rest = list(self._previous)
+        confirmed = self._commit(rest)
+        self._audio = np.zeros(0, dtype=np.float32)
+        self._previous = []
+        self._last_result = None
+        self._new_samples = 0
+        return PolicyUpdate(confirmed=confirmed, tentative=[])
+
+    # -- the algorithm -------------------------------------------------------------------------
+    def _prompt(self) -> str:
+        text = "".join(w.text for w in self._committed if w.end <= self._offset + 1e-6)
+        return text[-PROMPT_CHARS:]
+
+    def _transcribe(self) -> list[Word]:
+        result = self.asr.transcribe(self._audio, prompt=self._prompt())
+        self._last_result = result
+        self._new_samples = 0
+        self._transcribed_until = self._offset + self.buffer_duration
+        words = [Word(self._offset + w.start, self._offset + w.end, w.text, w.prob) for w in result.words]
+        return cut_repetition(cut_collapsed(words))
+
+    def _fresh_words(self, hypothesis: list[Word]) -> list[Word]:
+        """Drop what was already committed: earlier words by time, then a re-heard n-gram."""
+        fresh = [w for w in hypothesis if w.start > self._last_end - 0.1]
+        if fresh and self._committed and abs(fresh[0].start - self._last_end) < 1.0:
+            n = overlap_ngram(list(self._committed), fresh)
+            fresh = fresh[n:]
+        return fresh
+
+    def _agree(self, hypothesis: list[Word]) -> list[Word]:
+        fresh = self._fresh_words(hypothesis)
+        agreed: list[Word] = []
+        for i, w in enumerate(fresh):
+            same = i < len(self._previous) and norm(self._previous[i].text) == norm(w.text)
+            sure = self.opts.confidence_validation and w.prob >= self.opts.confidence_threshold
+            if not (same or sure):
+                break
+            agreed.append(w)
+        committed = self._commit(agreed)
+        self._previous = fresh[len(agreed) :]
+        return committed
+
+    def _commit(self, words: list[Word]) -> list[Word]:
+        n = repeats_tail(list(self._committed), words)
+        if n:  # the model re-heard the words it just committed: a loop, not speech
+            words = words[n:]
+        if words:
+            self._committed.extend(words)
+            self._last_end = max(self._last_end, words[-1].end)
+        return words
+
+    def _trim(self) -> list[Word]:
+        """Trim the buffer; returns words confirmed because a forced cut passed them."""
+        dur = self.buffer_duration
+        if dur > self.opts.buffer_trimming_sec:
+            cut = self._trim_point()
+            if cut is not None:
+                self._cut(cut)
+                return []
+        if dur > _MAX_BUFFER_S:
+            # no completed segment or sentence in 25 s: confirm what the cut passes, then cut
+            t = max(self._last_end, self._offset + dur - _MAX_BUFFER_S + 5.0)
+            passed = [w for w in self._previous if w.end <= t]
+            forced = self._commit(passed)
+            self._cut(t)
+            return forced
+        if not self._previous and not self._last_words_in_buffer() and dur > 2 * _EMPTY_BUFFER_KEEP_S + 1:
+            # nothing was heard in this buffer: drop all but the last seconds
+            self._cut(self._offset + dur - _EMPTY_BUFFER_KEEP_S)
+        return []
+
+    def _last_words_in_buffer(self) -> bool:
+        return bool(self._committed) and self._committed[-1].end > self._offset
+
+    def _trim_point(self) -> float | None:
+        """Stream time at which a completed segment or sentence ends, at or before the last commit."""
+        limit = self._last_end
+        if self.opts.buffer_trimming == "segment":
+            if self._last_result is None:
+                return None
+            ends = [self._offset + s.end for s in self._last_result.segments[:-1]]
+            ends = [e for e in ends if e <= limit and e > self._offset]
+            return max(ends) if ends else None
+        in_buffer = [w for w in self._committed if w.start >= self._offset]
+        ends = [w.end for w in in_buffer[:-1] if is_sentence_end(w.text)]
+        return max(ends) if ends else None
+
+    def _cut(self, t: float) -> None:
+        k = int(round((t - self._offset) * SAMPLE_RATE))
+        k = max(0, min(k, self._audio.size))
+        self._audio = self._audio[k:]
+        self._offset += k / SAMPLE_RATE
+        self._previous = [w for w in self._previous if w.end > self._offset]

@@ -1,0 +1,1 @@
+"""Where events go: JSON lines, the terminal, subtitle and transcript files, the TUI."""

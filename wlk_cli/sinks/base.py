@@ -1,0 +1,40 @@
+"""The sink protocol: every output of a stream receives the same typed events."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from wlk_cli.events import EndStats, SessionInfo, StatusEvent, TranscriptEvent
+
+
+class Sink(Protocol):
+    def start(self, session: SessionInfo) -> None: ...
+
+    def transcript(self, event: TranscriptEvent) -> None: ...
+
+    def status(self, event: StatusEvent) -> None: ...
+
+    def end(self, stats: EndStats) -> None: ...
+
+
+class SinkFanout:
+    """Calls every sink in order."""
+
+    def __init__(self, sinks: list[Sink]) -> None:
+        self.sinks = sinks
+
+    def start(self, session: SessionInfo) -> None:
+        for s in self.sinks:
+            s.start(session)
+
+    def transcript(self, event: TranscriptEvent) -> None:
+        for s in self.sinks:
+            s.transcript(event)
+
+    def status(self, event: StatusEvent) -> None:
+        for s in self.sinks:
+            s.status(event)
+
+    def end(self, stats: EndStats) -> None:
+        for s in self.sinks:
+            s.end(stats)

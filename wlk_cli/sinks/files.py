@@ -1,0 +1,149 @@
+"""SRT, WebVTT, JSON (Whisper's verbose_json shape plus speakers) and TXT files.
+
+Files are rewritten atomically (temp file + rename) as words are confirmed, so a run that is
+interrupted or killed still leaves valid files holding everything confirmed so far.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from wlk_cli.events import EndStats, SessionInfo, StatusEvent, TranscriptEvent, Word
+from wlk_cli.sinks import segments
+
+WRITE_EVERY_S = 1.0
+
+
+def _ts(t: float, sep: str) -> str:
+    ms = int(round(max(0.0, t) * 1000))
+    h, ms = divmod(ms, 3_600_000)
+    m, ms = divmod(ms, 60_000)
+    s, ms = divmod(ms, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
+
+
+def _label(speaker: int | None) -> str:
+    return "" if speaker is None else f"[SPEAKER_{speaker}] "
+
+
+def render_srt(words: Sequence[Word]) -> str:
+    blocks = []
+    for i, c in enumerate(segments.group(words), 1):
+        text = segments.wrap(_label(c.speaker) + c.text)
+        blocks.append(f"{i}\n{_ts(c.start, ',')} --> {_ts(c.end, ',')}\n{text}\n")
+    return "\n".join(blocks)
+
+
+def render_vtt(words: Sequence[Word]) -> str:
+    out = ["WEBVTT", ""]
+    for c in segments.group(words):
+        text = segments.wrap(c.text)
+        if c.speaker is not None:
+            text = f"<v SPEAKER_{c.speaker}>" + text
+        out += [f"{_ts(c.start, '.')} --> {_ts(c.end, '.')}", text, ""]
+    return "\n".join(out)
+
+
+def render_txt(words: Sequence[Word]) -> str:
+    paras = []
+    for c in segments.group(words, max_chars=10_000, max_s=3600.0, pause_s=2.0):
+        paras.append(_label(c.speaker) + c.text)
+    return "\n".join(paras) + ("\n" if paras else "")
+
+
+def render_json(words: Sequence[Word], meta: dict[str, Any]) -> str:
+    segs = []
+    for i, c in enumerate(segments.group(words, max_chars=400, max_s=30.0)):
+        segs.append(
+            {
+                "id": i,
+                "start": round(c.start, 3),
+                "end": round(c.end, 3),
+                "text": "".join(w.text for w in c.words),
+                "speaker": c.speaker,
+                "words": [
+                    {
+                        "start": round(w.start, 3),
+                        "end": round(w.end, 3),
+                        "word": w.text,
+                        "probability": round(w.prob, 4),
+                        "speaker": w.speaker,
+                    }
+                    for w in c.words
+                ],
+            }
+        )
+    speakers = sorted({w.speaker for w in words if w.speaker is not None})
+    doc = {
+        "text": "".join(w.text for w in words),
+        **meta,
+        "segments": segs,
+        "speakers": [{"id": s, "label": f"SPEAKER_{s}"} for s in speakers],
+    }
+    return json.dumps(doc, ensure_ascii=False, indent=1) + "\n"
+
+
+def atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+class FileSink:
+    """Writes ``<stem>.<fmt>`` for each format into ``out_dir``."""
+
+    def __init__(self, out_dir: Path, stem: str, formats: Sequence[str], model: str) -> None:
+        self.paths = {fmt: out_dir / f"{stem}.{fmt}" for fmt in formats}
+        self.words: list[Word] = []
+        self.meta: dict[str, Any] = {"language": None, "model": model, "duration": 0.0}
+        self._dirty = False
+        self._last_write = 0.0
+
+    def write(self) -> None:
+        for fmt, path in self.paths.items():
+            if fmt == "srt":
+                text = render_srt(self.words)
+            elif fmt == "vtt":
+                text = render_vtt(self.words)
+            elif fmt == "txt":
+                text = render_txt(self.words)
+            else:
+                text = render_json(self.words, self.meta)
+            atomic_write(path, text)
+        self._dirty = False
+        self._last_write = time.monotonic()
+
+    def start(self, session: SessionInfo) -> None:
+        pass  # nothing is written before there is something to write: bad input leaves no files
+
+    def transcript(self, event: TranscriptEvent) -> None:
+        if event.confirmed:
+            self.words.extend(event.confirmed)
+            self.meta["language"] = event.language
+            self.meta["duration"] = round(event.audio_s, 3)
+            self._dirty = True
+        if self._dirty and time.monotonic() - self._last_write >= WRITE_EVERY_S:
+            self.write()
+
+    def status(self, event: StatusEvent) -> None:
+        self.meta["duration"] = round(event.audio_s, 3)
+
+    def end(self, stats: EndStats) -> None:
+        self.meta["duration"] = round(stats.audio_duration_s, 3)
+        self.meta["language"] = stats.language or self.meta["language"]
+        if self.words or self._last_write or stats.error is None:
+            self.write()

@@ -1,0 +1,40 @@
+"""JSON lines on stdout: the public, stable interface for piping wlk into other tools.
+
+Lines: one ``session`` object, then ``transcript`` objects, then one ``end`` object. See README.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import IO, Any
+
+from wlk_cli.events import EndStats, SessionInfo, StatusEvent, TranscriptEvent
+
+SCHEMA_VERSION = 1
+
+
+class JsonlSink:
+    def __init__(self, out: IO[str]) -> None:
+        self.out = out
+        self._broken = False
+
+    def _write(self, obj: dict[str, Any]) -> None:
+        if self._broken:
+            return
+        try:
+            self.out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+            self.out.flush()
+        except BrokenPipeError:  # the reader went away (| head): keep transcribing into the files
+            self._broken = True
+
+    def start(self, session: SessionInfo) -> None:
+        self._write({"type": "session", "version": SCHEMA_VERSION, "source": session.source, **session.settings})
+
+    def transcript(self, event: TranscriptEvent) -> None:
+        self._write(event.to_dict())
+
+    def status(self, event: StatusEvent) -> None:
+        pass
+
+    def end(self, stats: EndStats) -> None:
+        self._write({"type": "end", "stats": stats.to_dict()})
