@@ -87,3 +87,42 @@ def sentence_stream(
         out.append((round(t, 3), round(t + word_s - 0.05, 3), text))
         t += word_s + (gap_s if (i + 1) % gap_every == 0 else 0.0)
     return out
+
+
+class ScriptedSession:
+    """A SessionControl that plays scripted events to the TUI, for rendering and key tests only."""
+
+    def __init__(self, events: list[object], hold: bool = True) -> None:
+        import threading
+
+        self.source_label = "scripted"
+        self.model = "tiny.en"
+        self.policy = "local-agreement"
+        self.events = events
+        self.hold = hold
+        self.paused_calls: list[bool] = []
+        self.saved = 0
+        self.stopped = threading.Event()
+
+    def run(self, sinks: list[object]) -> object:
+        from wlk_cli.events import EndStats, StatusEvent, TranscriptEvent
+
+        for ev in self.events:
+            for s in sinks:
+                if isinstance(ev, TranscriptEvent):
+                    s.transcript(ev)  # type: ignore[attr-defined]
+                elif isinstance(ev, StatusEvent):
+                    s.status(ev)  # type: ignore[attr-defined]
+        if self.hold:
+            self.stopped.wait(30)
+        return EndStats(10.0, 10.0, 1.0, 1.0, 0, None, None, None, None, 0.0, 0.0, "en")
+
+    def pause(self, paused: bool) -> None:
+        self.paused_calls.append(paused)
+
+    def save(self) -> list[object]:
+        self.saved += 1
+        return []
+
+    def stop(self) -> None:
+        self.stopped.set()

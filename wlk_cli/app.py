@@ -1,9 +1,15 @@
-"""Builds a stream from settings and runs it: the glue between the CLI and the pipeline."""
+"""Builds a session from settings and runs it: the glue between the CLI and the pipeline.
+
+``wlk file`` and ``wlk listen`` share everything here; only the feed (a file's audio clock or a
+microphone) differs.
+"""
 
 from __future__ import annotations
 
+import shutil
 import signal
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -12,25 +18,19 @@ from wlk_cli.config import Settings
 from wlk_cli.errors import UsageError
 from wlk_cli.events import EndStats, SessionInfo
 
+MIN_TUI_SIZE = (40, 10)
+
 
 @dataclass
 class OutputOptions:
     """Where results go (not part of presets: they depend on the invocation)."""
 
-    mode: str = "auto"  # auto | jsonl | text
+    mode: str = "auto"  # auto | jsonl | text | tui
     write_files: bool = True
     output_dir: Path | None = None
     output_name: str | None = None
-
-
-def _sigterm_as_interrupt() -> None:
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    try:
-        signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread (tests): Ctrl-C handling stays as it is
-        pass
+    jsonl_path: Path | None = None
+    """Also write the JSON-lines stream to this file (whatever stdout shows)."""
 
 
 def build_backend(settings: Settings) -> Any:
@@ -78,10 +78,151 @@ def build_vad(settings: Settings) -> Any:
     )
 
 
-def file_stem(source: str, out: OutputOptions) -> str:
-    if out.output_name:
-        return out.output_name
-    return "stdin" if source == "-" else Path(source).stem
+class Session:
+    """One stream: a feed, the engine, the files; and the controls a UI needs (thread-safe)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        feed: Any,
+        source_label: str,
+        file_sink: Any | None,
+        total_s: float | None = None,
+        extra_sinks: list[Any] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.feed = feed
+        self.source_label = source_label
+        self.model = settings.model
+        self.policy = settings.policy
+        self.file_sink = file_sink
+        self.total_s = total_s
+        self.extra_sinks = extra_sinks or []
+        self.asr = build_backend(settings)
+        self._policy = build_policy(settings, self.asr)
+        self._vad = build_vad(settings)
+
+    def run(self, sinks: list[Any]) -> EndStats:
+        from wlk_cli.pipeline import Pipeline
+        from wlk_cli.sinks.base import SinkFanout
+
+        all_sinks = [*sinks, *self.extra_sinks, *([self.file_sink] if self.file_sink is not None else [])]
+        pipeline = Pipeline(
+            self.feed,
+            self._policy,
+            SinkFanout(all_sinks),
+            self._vad,
+            language=lambda: self.asr.language,
+            total_s=self.total_s,
+        )
+        info = SessionInfo(
+            source=self.source_label,
+            settings={
+                **self.settings.as_dict(),
+                "device": self.asr.device,
+                "compute_type": self.asr.compute_type,
+                "duration_s": self.total_s,
+            },
+        )
+        if hasattr(self.feed, "start"):
+            self.feed.start()
+        return pipeline.run(info)
+
+    def pause(self, paused: bool) -> None:
+        self.feed.pause(paused)
+
+    def save(self) -> list[Path]:
+        return list(self.file_sink.write()) if self.file_sink is not None else []
+
+    def stop(self) -> None:
+        self.feed.stop()
+
+
+def _extra_sinks(out: OutputOptions) -> list[Any]:
+    if out.jsonl_path is None:
+        return []
+    from wlk_cli.sinks.jsonl import JsonlSink
+
+    try:
+        f = open(out.jsonl_path, "w", encoding="utf-8")  # noqa: SIM115 - lives as long as the process
+    except OSError as e:
+        raise UsageError(f"jsonl: cannot write {out.jsonl_path}: {e.strerror}") from None
+    return [JsonlSink(f)]
+
+
+def _file_sink(settings: Settings, out: OutputOptions, out_dir: Path, stem: str) -> Any | None:
+    if not out.write_files:
+        return None
+    if not out_dir.is_dir():
+        raise UsageError(f"output-dir: {out_dir} is not a directory")
+    from wlk_cli.sinks.files import FileSink
+
+    return FileSink(out_dir, out.output_name or stem, settings.formats, settings.model)
+
+
+def _resolve_mode(out: OutputOptions, stdout: IO[str], default_tty: str) -> str:
+    if out.mode != "auto":
+        return out.mode
+    return default_tty if stdout.isatty() else "jsonl"
+
+
+def _stream_sinks(mode: str, stdout: IO[str], speed: float) -> list[Any]:
+    if mode == "jsonl":
+        from wlk_cli.sinks.jsonl import JsonlSink
+
+        sinks: list[Any] = [JsonlSink(stdout)]
+        if sys.stderr.isatty():
+            from rich.console import Console
+
+            from wlk_cli.sinks.terminal import ProgressSink
+
+            sinks.append(ProgressSink(Console(stderr=True), speed))
+        return sinks
+    from rich.console import Console
+
+    from wlk_cli.sinks.terminal import TerminalSink
+
+    return [TerminalSink(Console(file=stdout, highlight=False), speed)]
+
+
+def _on_sigterm(callback: Any) -> None:
+    try:
+        signal.signal(signal.SIGTERM, lambda signum, frame: callback())
+    except ValueError:  # not the main thread (tests): keep the default
+        pass
+
+
+def _raise_interrupt() -> None:
+    raise KeyboardInterrupt
+
+
+def check_tui_size() -> None:
+    cols, rows = shutil.get_terminal_size((0, 0))
+    if (cols and cols < MIN_TUI_SIZE[0]) or (rows and rows < MIN_TUI_SIZE[1]):
+        raise UsageError(
+            f"terminal too small for the TUI ({cols}x{rows}, need {MIN_TUI_SIZE[0]}x{MIN_TUI_SIZE[1]}); "
+            "enlarge it or use --no-tui"
+        )
+
+
+def run_session(session: Session, mode: str, stdout: IO[str]) -> EndStats:
+    """Run with the TUI or with stream sinks; Ctrl-C and SIGTERM finish the utterance and the files."""
+    if mode == "tui":
+        from wlk_cli.sinks.tui.app import WlkApp
+
+        check_tui_size()
+        app = WlkApp(session)
+        _on_sigterm(app.request_stop)
+        app.run()
+        if app.error:
+            from wlk_cli.errors import WlkError
+
+            raise WlkError(app.error)
+        if app.stats is None:  # the app was closed before the session ended
+            raise KeyboardInterrupt
+        return app.stats
+    _on_sigterm(_raise_interrupt)
+    return session.run(_stream_sinks(mode, stdout, session.settings.speed))
 
 
 def run_file(
@@ -97,61 +238,46 @@ def run_file(
     from wlk_cli.audio.clock import AudioClock
     from wlk_cli.audio.decode import AudioDecoder
     from wlk_cli.audio.ring import RingBuffer
-    from wlk_cli.pipeline import Pipeline
-    from wlk_cli.sinks.base import Sink, SinkFanout
 
     stdout = stdout or sys.stdout
-    if source == "-" and out.write_files and out.output_dir is None and out.output_name is None:
+    if source == "-" and out.output_dir is None and out.output_name is None:
         out.write_files = False  # stdin has no name to write files beside: ask with --output-dir
     out_dir = out.output_dir or (Path(source).resolve().parent if source != "-" else Path.cwd())
-    if out.write_files:
-        if not out_dir.is_dir():
-            raise UsageError(f"output-dir: {out_dir} is not a directory")
-
+    stem = "stdin" if source == "-" else Path(source).stem
+    mode = _resolve_mode(out, stdout, "text")
+    if mode == "tui":
+        check_tui_size()
+    file_sink = _file_sink(settings, out, out_dir, stem)
     decoder = AudioDecoder(source, raw=raw, stdin=stdin)
-    asr = build_backend(settings)
-    policy = build_policy(settings, asr)
-    vad = build_vad(settings)
+    clock = AudioClock(decoder.blocks(), RingBuffer(SAMPLE_RATE * 120), settings.chunk_ms, settings.speed)
+    session = Session(settings, clock, decoder.name, file_sink, decoder.duration_s, _extra_sinks(out))
+    return run_session(session, mode, stdout)
 
-    sinks: list[Sink] = []
-    mode = out.mode
-    if mode == "auto":
-        mode = "text" if stdout.isatty() else "jsonl"
-    if mode == "jsonl":
-        from wlk_cli.sinks.jsonl import JsonlSink
 
-        sinks.append(JsonlSink(stdout))
-        if sys.stderr.isatty():
-            from rich.console import Console
+def run_listen(
+    settings: Settings,
+    out: OutputOptions,
+    device: str | None = None,
+    system: bool = False,
+    stdout: IO[str] | None = None,
+) -> EndStats:
+    """Transcribe a microphone or system audio until stopped."""
+    from wlk_cli.audio import SAMPLE_RATE
+    from wlk_cli.audio.devices import pick_input
+    from wlk_cli.audio.mic import MicrophoneFeed
+    from wlk_cli.audio.ring import RingBuffer
 
-            from wlk_cli.sinks.terminal import ProgressSink
-
-            sinks.append(ProgressSink(Console(stderr=True), settings.speed))
-    else:
-        from rich.console import Console
-
-        from wlk_cli.sinks.terminal import TerminalSink
-
-        sinks.append(TerminalSink(Console(file=stdout, highlight=False), settings.speed))
-    if out.write_files:
-        from wlk_cli.sinks.files import FileSink
-
-        sinks.append(FileSink(out_dir, file_stem(source, out), settings.formats, settings.model))
-
-    ring = RingBuffer(capacity=SAMPLE_RATE * 120)
-    clock = AudioClock(decoder.blocks(), ring, settings.chunk_ms, settings.speed)
-    pipeline = Pipeline(
-        clock, policy, SinkFanout(sinks), vad, language=lambda: asr.language, total_s=decoder.duration_s
-    )
-    session = SessionInfo(
-        source=decoder.name,
-        settings={
-            **settings.as_dict(),
-            "device": asr.device,
-            "compute_type": asr.compute_type,
-            "duration_s": decoder.duration_s,
-        },
-    )
-    _sigterm_as_interrupt()
-    clock.start()
-    return pipeline.run(session)
+    stdout = stdout or sys.stdout
+    mode = _resolve_mode(out, stdout, "tui")
+    if mode == "tui":
+        check_tui_size()
+    stem = time.strftime("wlk-%Y%m%d-%H%M%S")
+    file_sink = _file_sink(settings, out, out.output_dir or Path.cwd(), stem)
+    dev = pick_input(device, system)
+    feed = MicrophoneFeed(dev, RingBuffer(SAMPLE_RATE * 120), block_ms=settings.chunk_ms)
+    session = Session(settings, feed, dev.label, file_sink, None, _extra_sinks(out))  # model loads, then capture
+    feed.open()
+    try:
+        return run_session(session, mode, stdout)
+    finally:
+        feed.stop()

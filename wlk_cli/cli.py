@@ -20,10 +20,49 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-ASR = "Model"
-STREAM = "Streaming"
-OUT = "Output"
-IN = "Input"
+ASR, STREAM, OUT, IN = "Model", "Streaming", "Output", "Input"
+
+
+def _opt(help: str, panel: str | None = None, *names: str) -> Any:
+    return typer.Option(*names, help=help, rich_help_panel=panel)
+
+
+# Engine options shared by `file` and `listen`: names match the preset keys.
+Preset = Annotated[Optional[str], _opt("Preset name (see `wlk presets`) or a TOML file.")]
+Model = Annotated[
+    Optional[str], _opt("Model name (tiny.en, base, small, large-v3, ...) or a directory. [default: base]", ASR)
+]
+Language = Annotated[Optional[str], _opt("Language code, or auto. [default: auto]", ASR)]
+Task = Annotated[Optional[str], _opt("transcribe or translate. [default: transcribe]", ASR)]
+Device = Annotated[
+    Optional[str], _opt("Compute device: auto, cpu or cuda. [default: auto]", ASR, "--device", "--compute-device")
+]
+# listen's --device is the input device, so there the compute device is only --compute-device
+ListenDevice = Annotated[
+    Optional[str], _opt("Compute device: auto, cpu or cuda. [default: auto]", ASR, "--compute-device")
+]
+ComputeType = Annotated[Optional[str], _opt("CTranslate2 compute type. [default: auto]", ASR)]
+BeamSize = Annotated[Optional[int], _opt("Beam size (1 = greedy). [default: 1]", ASR)]
+Threads = Annotated[Optional[int], _opt("CPU threads for the model (0 = auto). [default: 0]", ASR)]
+MinChunk = Annotated[Optional[float], _opt("Seconds of new audio between iterations. [default: 0.6]", STREAM)]
+Trimming = Annotated[Optional[str], _opt("segment or sentence. [default: segment]", STREAM)]
+TrimmingSec = Annotated[Optional[float], _opt("Trim the buffer past this many seconds. [default: 15]", STREAM)]
+ConfVal = Annotated[
+    Optional[bool],
+    _opt("Commit very confident words at once.", STREAM, "--confidence-validation/--no-confidence-validation"),
+]
+Vad = Annotated[
+    Optional[bool], _opt("Silero VAD: skip silence, end utterances on pauses. [default: on]", STREAM, "--vad/--no-vad")
+]
+VacChunk = Annotated[Optional[float], _opt("Seconds of audio per VAD step. [default: 0.04]", STREAM)]
+MinSilence = Annotated[Optional[int], _opt("A pause this long (ms) ends an utterance. [default: 500]", STREAM)]
+ChunkMs = Annotated[Optional[int], _opt("Audio chunk size in ms. [default: 100]", IN)]
+Formats = Annotated[Optional[str], _opt("Files to write: any of srt,vtt,json,txt. [default: srt,json]", OUT)]
+OutputDir = Annotated[Optional[Path], _opt("Directory for the files.", OUT)]
+OutputName = Annotated[Optional[str], _opt("File name stem.", OUT)]
+NoFiles = Annotated[bool, _opt("Write no files.", OUT, "--no-files")]
+JsonlPath = Annotated[Optional[Path], _opt("Also write the JSON-lines stream to this file.", OUT, "--jsonl")]
+Debug = Annotated[bool, _opt("Show tracebacks.", None, "--debug")]
 
 
 def _fail(e: WlkError, debug: bool) -> None:
@@ -41,6 +80,19 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _settings(preset: str | None, **overrides: Any) -> Any:
+    from wlk_cli.config import build_settings
+
+    if "compute_device" in overrides:
+        overrides["device"] = overrides.pop("compute_device")
+    return build_settings(preset, overrides)
+
+
+def _finish(stats: Any) -> None:
+    if stats.interrupted:
+        raise typer.Exit(130)
+
+
 @app.callback()
 def main(
     version: Annotated[
@@ -53,143 +105,180 @@ def main(
 @app.command("file")
 def file_cmd(
     path: Annotated[str, typer.Argument(help="Audio or video file, or - for stdin.", show_default=False)],
-    preset: Annotated[Optional[str], typer.Option(help="Preset name (see `wlk presets`) or a TOML file.")] = None,
-    model: Annotated[
-        Optional[str],
-        typer.Option(
-            help="Model name (tiny.en, base, small, large-v3, ...) or a directory. [default: base]", rich_help_panel=ASR
-        ),
-    ] = None,
-    language: Annotated[
-        Optional[str], typer.Option(help="Language code, or auto. [default: auto]", rich_help_panel=ASR)
-    ] = None,
-    task: Annotated[
-        Optional[str], typer.Option(help="transcribe or translate. [default: transcribe]", rich_help_panel=ASR)
-    ] = None,
-    device: Annotated[
-        Optional[str], typer.Option(help="auto, cpu or cuda. [default: auto]", rich_help_panel=ASR)
-    ] = None,
-    compute_type: Annotated[
-        Optional[str], typer.Option(help="CTranslate2 compute type. [default: auto]", rich_help_panel=ASR)
-    ] = None,
-    beam_size: Annotated[
-        Optional[int], typer.Option(help="Beam size (1 = greedy). [default: 1]", rich_help_panel=ASR)
-    ] = None,
-    threads: Annotated[
-        Optional[int], typer.Option(help="CPU threads for the model (0 = auto). [default: 0]", rich_help_panel=ASR)
-    ] = None,
-    min_chunk_size: Annotated[
-        Optional[float],
-        typer.Option(help="Seconds of new audio between iterations. [default: 0.6]", rich_help_panel=STREAM),
-    ] = None,
-    buffer_trimming: Annotated[
-        Optional[str], typer.Option(help="segment or sentence. [default: segment]", rich_help_panel=STREAM)
-    ] = None,
-    buffer_trimming_sec: Annotated[
-        Optional[float],
-        typer.Option(help="Trim the buffer past this many seconds. [default: 15]", rich_help_panel=STREAM),
-    ] = None,
-    confidence_validation: Annotated[
-        Optional[bool],
-        typer.Option(
-            "--confidence-validation/--no-confidence-validation",
-            help="Commit very confident words at once.",
-            rich_help_panel=STREAM,
-        ),
-    ] = None,
-    vad: Annotated[
-        Optional[bool],
-        typer.Option(
-            "--vad/--no-vad",
-            help="Silero VAD: skip silence, end utterances on pauses. [default: on]",
-            rich_help_panel=STREAM,
-        ),
-    ] = None,
-    vac_chunk_size: Annotated[
-        Optional[float], typer.Option(help="Seconds of audio per VAD step. [default: 0.04]", rich_help_panel=STREAM)
-    ] = None,
-    min_silence_ms: Annotated[
-        Optional[int], typer.Option(help="A pause this long ends an utterance. [default: 500]", rich_help_panel=STREAM)
-    ] = None,
+    preset: Preset = None,
+    model: Model = None,
+    language: Language = None,
+    task: Task = None,
+    compute_device: Device = None,
+    compute_type: ComputeType = None,
+    beam_size: BeamSize = None,
+    threads: Threads = None,
+    min_chunk_size: MinChunk = None,
+    buffer_trimming: Trimming = None,
+    buffer_trimming_sec: TrimmingSec = None,
+    confidence_validation: ConfVal = None,
+    vad: Vad = None,
+    vac_chunk_size: VacChunk = None,
+    min_silence_ms: MinSilence = None,
     speed: Annotated[
-        Optional[float],
-        typer.Option(
-            help="Feed at this multiple of real time; 0 = as fast as possible. [default: 1.0]", rich_help_panel=IN
-        ),
+        Optional[float], _opt("Feed at this multiple of real time; 0 = as fast as possible. [default: 1.0]", IN)
     ] = None,
-    chunk_ms: Annotated[
-        Optional[int], typer.Option(help="Audio chunk size in ms. [default: 100]", rich_help_panel=IN)
-    ] = None,
-    raw_format: Annotated[
-        Optional[str], typer.Option(help="Read headerless PCM (s16le, f32le, ...).", rich_help_panel=IN)
-    ] = None,
-    raw_rate: Annotated[int, typer.Option(help="Sample rate of raw PCM.", rich_help_panel=IN)] = 16000,
-    raw_channels: Annotated[int, typer.Option(help="Channels of raw PCM.", rich_help_panel=IN)] = 1,
+    chunk_ms: ChunkMs = None,
+    raw_format: Annotated[Optional[str], _opt("Read headerless PCM (s16le, f32le, ...).", IN)] = None,
+    raw_rate: Annotated[int, _opt("Sample rate of raw PCM.", IN)] = 16000,
+    raw_channels: Annotated[int, _opt("Channels of raw PCM.", IN)] = 1,
     format: Annotated[
-        str,
-        typer.Option(
-            "--format",
-            help="stdout: auto (text on a terminal, JSON lines otherwise), jsonl or text.",
-            rich_help_panel=OUT,
-        ),
+        str, _opt("stdout: auto (text on a terminal, else JSON lines), jsonl or text.", OUT, "--format")
     ] = "auto",
-    formats: Annotated[
-        Optional[str],
-        typer.Option(help="Files to write: any of srt,vtt,json,txt. [default: srt,json]", rich_help_panel=OUT),
-    ] = None,
-    output_dir: Annotated[
-        Optional[Path], typer.Option(help="Directory for the files. [default: beside the input]", rich_help_panel=OUT)
-    ] = None,
-    output_name: Annotated[
-        Optional[str], typer.Option(help="File name stem. [default: the input's]", rich_help_panel=OUT)
-    ] = None,
-    no_files: Annotated[bool, typer.Option("--no-files", help="Write no files.", rich_help_panel=OUT)] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False,
+    tui: Annotated[bool, _opt("Show the file in the TUI.", OUT, "--tui")] = False,
+    formats: Formats = None,
+    output_dir: OutputDir = None,
+    output_name: OutputName = None,
+    no_files: NoFiles = False,
+    jsonl: JsonlPath = None,
+    debug: Debug = False,
 ) -> None:
     """Transcribe a file (or stdin) fed as if it were live.
 
     Example: wlk file meeting.wav --model tiny.en --speed 0 | jq -c 'select(.type=="transcript")'
     """
     from wlk_cli.app import OutputOptions, run_file
-    from wlk_cli.config import build_settings
     from wlk_cli.errors import UsageError
 
-    overrides: dict[str, Any] = dict(
-        model=model,
-        language=language,
-        task=task,
-        device=device,
-        compute_type=compute_type,
-        beam_size=beam_size,
-        threads=threads,
-        min_chunk_size=min_chunk_size,
-        buffer_trimming=buffer_trimming,
-        buffer_trimming_sec=buffer_trimming_sec,
-        confidence_validation=confidence_validation,
-        vad=vad,
-        vac_chunk_size=vac_chunk_size,
-        min_silence_ms=min_silence_ms,
-        speed=speed,
-        chunk_ms=chunk_ms,
-        formats=formats,
-    )
     try:
         if format not in ("auto", "jsonl", "text"):
             raise UsageError(f"format: {format!r} is not one of auto, jsonl, text")
-        settings = build_settings(preset, overrides)
+        settings = _settings(
+            preset,
+            model=model,
+            language=language,
+            task=task,
+            compute_device=compute_device,
+            compute_type=compute_type,
+            beam_size=beam_size,
+            threads=threads,
+            min_chunk_size=min_chunk_size,
+            buffer_trimming=buffer_trimming,
+            buffer_trimming_sec=buffer_trimming_sec,
+            confidence_validation=confidence_validation,
+            vad=vad,
+            vac_chunk_size=vac_chunk_size,
+            min_silence_ms=min_silence_ms,
+            speed=speed,
+            chunk_ms=chunk_ms,
+            formats=formats,
+        )
         raw = None
         if raw_format is not None:
             from wlk_cli.audio.decode import RawSpec
 
             raw = RawSpec(raw_format, raw_rate, raw_channels)
-        out = OutputOptions(mode=format, write_files=not no_files, output_dir=output_dir, output_name=output_name)
+        mode = "tui" if tui else format
+        out = OutputOptions(
+            mode=mode, write_files=not no_files, output_dir=output_dir, output_name=output_name, jsonl_path=jsonl
+        )
         stats = run_file(path, settings, out, raw=raw)
     except WlkError as e:
         _fail(e, debug)
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
-    if stats.interrupted:
-        raise typer.Exit(130)
+    _finish(stats)
+
+
+@app.command("listen")
+def listen_cmd(
+    device: Annotated[Optional[str], _opt("Input device: index or part of its name (see `wlk devices`).", IN)] = None,
+    system: Annotated[bool, _opt("Capture system audio (the monitor of the default output).", IN, "--system")] = False,
+    preset: Preset = None,
+    model: Model = None,
+    language: Language = None,
+    task: Task = None,
+    compute_device: ListenDevice = None,
+    compute_type: ComputeType = None,
+    beam_size: BeamSize = None,
+    threads: Threads = None,
+    min_chunk_size: MinChunk = None,
+    buffer_trimming: Trimming = None,
+    buffer_trimming_sec: TrimmingSec = None,
+    confidence_validation: ConfVal = None,
+    vad: Vad = None,
+    vac_chunk_size: VacChunk = None,
+    min_silence_ms: MinSilence = None,
+    chunk_ms: ChunkMs = None,
+    no_tui: Annotated[bool, _opt("JSON lines on stdout instead of the TUI.", OUT, "--no-tui")] = False,
+    formats: Formats = None,
+    output_dir: OutputDir = None,
+    output_name: OutputName = None,
+    no_files: NoFiles = False,
+    jsonl: JsonlPath = None,
+    debug: Debug = False,
+) -> None:
+    """Transcribe a microphone or system audio live, in the TUI (or as JSON lines when piped).
+
+    Example: wlk listen --model tiny.en        wlk listen --system --no-tui | jq .
+    """
+    from wlk_cli.app import OutputOptions, run_listen
+    from wlk_cli.audio.devices import quiet_native_stderr
+
+    if not debug:
+        quiet_native_stderr()
+    try:
+        settings = _settings(
+            preset,
+            model=model,
+            language=language,
+            task=task,
+            compute_device=compute_device,
+            compute_type=compute_type,
+            beam_size=beam_size,
+            threads=threads,
+            min_chunk_size=min_chunk_size,
+            buffer_trimming=buffer_trimming,
+            buffer_trimming_sec=buffer_trimming_sec,
+            confidence_validation=confidence_validation,
+            vad=vad,
+            vac_chunk_size=vac_chunk_size,
+            min_silence_ms=min_silence_ms,
+            chunk_ms=chunk_ms,
+            formats=formats,
+        )
+        out = OutputOptions(
+            mode="jsonl" if no_tui else "auto",
+            write_files=not no_files,
+            output_dir=output_dir,
+            output_name=output_name,
+            jsonl_path=jsonl,
+        )
+        stats = run_listen(settings, out, device=device, system=system)
+    except WlkError as e:
+        _fail(e, debug)
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+    _finish(stats)
+
+
+@app.command("devices")
+def devices_cmd() -> None:
+    """List audio input devices; * marks the default, [system] the sources that carry system audio.
+
+    Example: wlk devices
+    """
+    from wlk_cli.audio.devices import list_inputs, quiet_native_stderr
+
+    quiet_native_stderr()
+    try:
+        devices = list_inputs()
+    except WlkError as e:
+        _fail(e, False)
+    if not devices:
+        print("no audio input devices (no sound card or sound server running)", file=sys.stderr)
+        raise typer.Exit(5)
+    print(f"{'':2}{'index':>5}  {'name':<40} {'host API':<12} {'ch':>3} {'rate':>7}")
+    for d in devices:
+        mark = "*" if d.is_default else " "
+        tag = "  [system]" if d.is_monitor else ""
+        name, api = d.label[:40], d.hostapi[:12]
+        print(f"{mark:2}{d.index:>5}  {name:<40} {api:<12} {d.channels:>3} {d.default_rate:>7.0f}{tag}")
 
 
 @app.command("presets")
@@ -202,7 +291,7 @@ def presets_cmd() -> None:
 
     try:
         for name in preset_names():
-            values, desc = load_preset(name)
+            _, desc = load_preset(name)
             print(f"{name:<14} {desc}")
     except WlkError as e:
         _fail(e, False)

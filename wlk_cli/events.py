@@ -70,6 +70,16 @@ class StatusEvent:
     processed_s: float
     lag_s: float
     total_s: float | None = None
+    speech: bool | None = None
+    """VAD state: in an utterance or in silence (None without VAD)."""
+    level_db: float | None = None
+    """Input level of the newest block (live capture)."""
+    latency_s: float | None = None
+    """Confirmation latency of the newest confirmed word."""
+    processing_s: float | None = None
+    """Seconds spent in the model so far."""
+    dropped_frames: int = 0
+    """Blocks lost or overflowed at the source."""
 
 
 @dataclass
@@ -88,6 +98,7 @@ class EndStats:
     max_lag_s: float
     dropped_audio_s: float
     language: str | None
+    dropped_frames: int = 0
     interrupted: bool = False
     error: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -108,6 +119,7 @@ class EndStats:
             "first_word_latency_s": r(self.first_word_latency_s),
             "max_lag_s": r(self.max_lag_s),
             "dropped_audio_s": r(self.dropped_audio_s),
+            "dropped_frames": self.dropped_frames,
             "language": self.language,
             "interrupted": self.interrupted,
             "error": self.error,

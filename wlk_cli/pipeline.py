@@ -39,6 +39,10 @@ class AudioFeed(Protocol):
     def stop(self) -> None: ...
 
 
+def _source_drops(feed: AudioFeed) -> int:
+    return int(getattr(feed, "overflows", 0)) + int(getattr(feed, "dropped_blocks", 0))
+
+
 def _cpu_seconds() -> float:
     t = os.times()
     return t.user + t.system
@@ -89,6 +93,8 @@ class Pipeline:
         self._fed_pos = 0
         self._last_speech_end = 0
         self._last_status = -1.0
+        self._last_latency: float | None = None
+        self._busy_s = 0.0
         self.words = 0
 
     # -- emission ------------------------------------------------------------------------------
@@ -104,6 +110,7 @@ class Pipeline:
             released = self.feed.release_wall(int(w.end * SAMPLE_RATE))
             lat = max(0.0, wall - (released if released is not None else w.end))
             self._latency.add(lat)
+            self._last_latency = lat
             if self._first_latency is None:
                 self._first_latency = lat
         self.words += len(confirmed)
@@ -126,7 +133,18 @@ class Pipeline:
         self._last_status = wall
         lag = self._measure_lag()
         self.sink.status(
-            StatusEvent(wall, self.ring.end / SAMPLE_RATE, self._read_pos / SAMPLE_RATE, lag, self.total_s)
+            StatusEvent(
+                wall,
+                self.ring.end / SAMPLE_RATE,
+                self._read_pos / SAMPLE_RATE,
+                lag,
+                self.total_s,
+                speech=None if self.vad is None else self._in_speech,
+                level_db=getattr(self.feed, "level_db", None),
+                latency_s=self._last_latency,
+                processing_s=self._busy_s,
+                dropped_frames=_source_drops(self.feed),
+            )
         )
 
     # -- audio ---------------------------------------------------------------------------------
@@ -171,7 +189,10 @@ class Pipeline:
                 self._read_pos = start + audio.size
                 self._consume(audio)
                 if self._in_speech and self.policy.ready():
-                    self._emit(self.policy.step())
+                    t = time.monotonic()
+                    update = self.policy.step()
+                    self._busy_s += time.monotonic() - t
+                    self._emit(update)
                     self._measure_lag()
                 self._status()
         except KeyboardInterrupt:
@@ -216,6 +237,7 @@ class Pipeline:
             first_word_latency_s=self._first_latency,
             max_lag_s=self._max_lag,
             dropped_audio_s=self._dropped / SAMPLE_RATE,
+            dropped_frames=_source_drops(self.feed),
             language=self.language(),
             interrupted=interrupted,
             error=str(error) if error is not None else None,

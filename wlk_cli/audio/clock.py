@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from collections.abc import Iterable, Iterator
 
 import numpy as np
 
 from wlk_cli.audio import SAMPLE_RATE
+from wlk_cli.audio.releases import ReleaseLog
 from wlk_cli.audio.ring import RingBuffer
 
 
@@ -50,18 +50,17 @@ class AudioClock:
         self._done = False
         self._error: BaseException | None = None
         self._stop = threading.Event()
-        self.t0: float | None = None  # monotonic time of the first release
-        self._releases: deque[tuple[int, float]] = deque(maxlen=200_000)
+        self._running = threading.Event()  # cleared while paused
+        self._running.set()
+        self._paused_s = 0.0  # wall time spent paused: pushes every later release back
+        self.releases = ReleaseLog()
         self._thread: threading.Thread | None = None
 
     # -- producer side -------------------------------------------------------------------------
     def _release(self, chunk: np.ndarray) -> None:
-        now = time.monotonic()
-        if self.t0 is None:
-            self.t0 = now
         end = self.ring.write(chunk)
+        self.releases.record(end)
         with self._cond:
-            self._releases.append((end, now))
             self._cond.notify_all()
 
     def _run(self) -> None:
@@ -70,8 +69,10 @@ class AudioClock:
             for chunk in self._chunks:
                 if self._stop.is_set():
                     return
-                if first_end is not None and self.t0 is not None:
-                    due = self.t0 + (self.ring.end + chunk.size - first_end) / (SAMPLE_RATE * self.speed)
+                self._wait_while_paused()
+                t0 = self.releases.t0
+                if first_end is not None and t0 is not None:
+                    due = t0 + self._paused_s + (self.ring.end + chunk.size - first_end) / (SAMPLE_RATE * self.speed)
                     delay = due - time.monotonic()
                     if delay > 0 and self._stop.wait(delay):
                         return
@@ -85,6 +86,26 @@ class AudioClock:
                 self._done = True
                 self._cond.notify_all()
 
+    def _wait_while_paused(self) -> None:
+        if self._running.is_set():
+            return
+        t = time.monotonic()
+        while not self._running.wait(0.1):
+            if self._stop.is_set():
+                return
+        self._paused_s += time.monotonic() - t
+
+    def pause(self, paused: bool) -> None:
+        """Stop releasing audio until resumed, as a paused microphone would."""
+        if paused:
+            self._running.clear()
+        else:
+            self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
     def start(self) -> None:
         if self.speed > 0 and self._thread is None:
             self._thread = threading.Thread(target=self._run, name="wlk-clock", daemon=True)
@@ -92,18 +113,22 @@ class AudioClock:
 
     def stop(self) -> None:
         self._stop.set()
+        self._running.set()
 
     # -- engine side ---------------------------------------------------------------------------
     def wait_beyond(self, pos: int, timeout: float = 0.5) -> bool:
-        """Wait until audio beyond ``pos`` is released; False once the stream has ended and nothing is new.
+        """True when audio beyond ``pos`` was released or ``timeout`` passed; False once the stream ended.
 
         Re-raises an error the producer met (a decode error) once all released audio is consumed.
         """
         if self.speed == 0:
             if self.ring.end > pos:
                 return True
-            if self._done:
+            if self._done or self._stop.is_set():
                 return self._finish_or_raise()
+            if self.paused:
+                self._running.wait(timeout)
+                return True
             try:
                 chunk = next(self._chunks)
             except StopIteration:
@@ -112,9 +137,9 @@ class AudioClock:
             self._release(chunk)
             return True
         with self._cond:
-            while self.ring.end <= pos and not self._done:
+            if self.ring.end <= pos and not self._done:
                 self._cond.wait(timeout)
-        if self.ring.end > pos:
+        if self.ring.end > pos or not self._done:
             return True
         return self._finish_or_raise()
 
@@ -129,17 +154,7 @@ class AudioClock:
         return self._done and self._error is None
 
     def wall_now(self) -> float:
-        """Seconds since the stream clock started (the first chunk's release)."""
-        return 0.0 if self.t0 is None else time.monotonic() - self.t0
+        return self.releases.wall_now()
 
     def release_wall(self, pos: int) -> float | None:
-        """Wall seconds (stream clock) at which sample ``pos`` had been released, if still remembered."""
-        if self.t0 is None:
-            return None
-        found: float | None = None
-        with self._cond:
-            for end, t in reversed(self._releases):
-                if end < pos:
-                    break
-                found = t
-        return None if found is None else found - self.t0
+        return self.releases.release_wall(pos)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -112,8 +113,14 @@ class FileSink:
         self.meta: dict[str, Any] = {"language": None, "model": model, "duration": 0.0}
         self._dirty = False
         self._last_write = 0.0
+        self._lock = threading.Lock()  # the UI thread may save while the pipeline thread appends
 
-    def write(self) -> None:
+    def write(self) -> list[Path]:
+        """Rewrite every file now; returns their paths."""
+        with self._lock:
+            return self._write()
+
+    def _write(self) -> list[Path]:
         for fmt, path in self.paths.items():
             if fmt == "srt":
                 text = render_srt(self.words)
@@ -126,18 +133,20 @@ class FileSink:
             atomic_write(path, text)
         self._dirty = False
         self._last_write = time.monotonic()
+        return list(self.paths.values())
 
     def start(self, session: SessionInfo) -> None:
         pass  # nothing is written before there is something to write: bad input leaves no files
 
     def transcript(self, event: TranscriptEvent) -> None:
-        if event.confirmed:
-            self.words.extend(event.confirmed)
-            self.meta["language"] = event.language
-            self.meta["duration"] = round(event.audio_s, 3)
-            self._dirty = True
-        if self._dirty and time.monotonic() - self._last_write >= WRITE_EVERY_S:
-            self.write()
+        with self._lock:
+            if event.confirmed:
+                self.words.extend(event.confirmed)
+                self.meta["language"] = event.language
+                self.meta["duration"] = round(event.audio_s, 3)
+                self._dirty = True
+            if self._dirty and time.monotonic() - self._last_write >= WRITE_EVERY_S:
+                self._write()
 
     def status(self, event: StatusEvent) -> None:
         self.meta["duration"] = round(event.audio_s, 3)

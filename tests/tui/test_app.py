@@ -1,0 +1,187 @@
+"""The TUI driven by Textual's Pilot: scripted events for rendering, a real session for the keys."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from tests.fakes import ScriptedSession
+from tests.helpers import clips
+from wlk_cli.events import StatusEvent, TranscriptEvent, Word
+from wlk_cli.sinks.tui.app import WlkApp
+from wlk_cli.sinks.tui.widgets import SPEAKER_COLORS, TranscriptView
+
+
+def w(start: float, text: str, speaker: int | None = None, i: int | None = None, dur: float = 0.3) -> Word:
+    return Word(start, start + dur, text, 0.9, speaker, i)
+
+
+def speaker_script() -> list[object]:
+    a = [w(0.5, " Good", 0, 0), w(0.9, " morning,", 0, 1), w(1.3, " everyone.", 0, 2)]
+    b = [w(2.0, " Thanks.", 1, 3), w(2.5, " Shall", 1, 4), w(2.9, " we", 1, 5)]
+    c = [w(6.0, " Later", 0, 6), w(6.4, " on,", 0, 7)]
+    tentative = (w(6.8, " the"), w(7.1, " budget"))
+    return [
+        TranscriptEvent(0, 1.0, 1.8, tuple(a), (w(2.0, " thanks"),)),
+        TranscriptEvent(1, 3.5, 3.6, tuple(b), ()),
+        TranscriptEvent(2, 7.5, 7.6, tuple(c), tentative),
+        StatusEvent(7.6, 7.6, 7.6, 0.4, None, speech=True, level_db=-20.0, latency_s=1.1, processing_s=3.0),
+    ]
+
+
+async def settle(app: WlkApp, paragraphs: int) -> None:
+    for _ in range(100):
+        await asyncio.sleep(0.02)
+        if len(app.query_one(TranscriptView).paragraphs) >= paragraphs and app.status_bar.event is not None:
+            break
+    await asyncio.sleep(0.1)
+
+
+def test_speakers_paragraphs_and_tentative_render(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    app = WlkApp(ScriptedSession(speaker_script()))
+
+    async def before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await settle(pilot.app, 3)
+
+    assert snap_compare(app, terminal_size=(80, 16), run_before=before)
+
+
+def test_timestamps_toggle_renders(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    app = WlkApp(ScriptedSession(speaker_script()))
+
+    async def before(pilot) -> None:  # type: ignore[no-untyped-def]
+        await settle(pilot.app, 3)
+        await pilot.press("t")
+        await asyncio.sleep(0.1)
+
+    assert snap_compare(app, terminal_size=(80, 16), run_before=before)
+
+
+async def test_paragraph_model_and_colours() -> None:
+    app = WlkApp(ScriptedSession(speaker_script()))
+    async with app.run_test(size=(80, 20)) as pilot:
+        await settle(app, 3)
+        view = app.query_one(TranscriptView)
+        speakers = [p.data.speaker for p in view.paragraphs]
+        assert speakers == [0, 1, 0]  # a speaker change and a 3 s pause start paragraphs
+        last = view.paragraphs[-1].render()
+        assert last.plain.endswith("Later on, the budget")
+        dim = [s for s in last.spans if "dim" in str(s.style) and "italic" in str(s.style)]
+        assert dim and last.plain[dim[0].start : dim[0].end].strip() == "the budget"
+        first = view.paragraphs[0].render()
+        assert any(SPEAKER_COLORS[0] in str(s.style) for s in first.spans)
+        assert "thanks" not in first.plain  # the tentative tail moved on with the next event
+        assert view.plain_text().startswith("SPEAKER_0: Good morning, everyone.")
+        await pilot.press("q")
+
+
+async def test_keys_reach_the_session() -> None:
+    session = ScriptedSession(speaker_script())
+    app = WlkApp(session)
+    async with app.run_test(size=(100, 20)) as pilot:
+        await settle(app, 3)
+        await pilot.press("space")
+        await pilot.press("space")
+        assert session.paused_calls == [True, False]
+        await pilot.press("s")
+        assert session.saved == 1
+        await pilot.press("question_mark")
+        await pilot.press("c")
+        await pilot.press("q")
+        await asyncio.sleep(0.3)
+    assert session.stopped.is_set()
+    assert app.return_value is not None
+
+
+async def test_scrolling_up_stops_following_and_end_resumes() -> None:
+    events: list[object] = [
+        TranscriptEvent(i, float(i), float(i), (w(i * 3.0, f" Sentence number {i}.", None, i),), ()) for i in range(60)
+    ]
+    app = WlkApp(ScriptedSession(events))
+    async with app.run_test(size=(60, 14)) as pilot:
+        await settle(app, 60)
+        view = app.query_one(TranscriptView)
+        await asyncio.sleep(0.2)
+        assert view.following and view.scroll_y == view.max_scroll_y > 0
+        view.scroll_up(animate=False)
+        await asyncio.sleep(0.1)
+        assert not view.following
+        view.apply(TranscriptEvent(99, 1, 1, (w(500.0, " New", None, 99),), ()))
+        await asyncio.sleep(0.1)
+        assert view.scroll_y < view.max_scroll_y
+        await pilot.press("end")
+        await asyncio.sleep(0.1)
+        assert view.following and view.scroll_y == view.max_scroll_y
+        await pilot.press("q")
+
+
+async def test_arabic_is_shown_in_visual_order_right_aligned() -> None:
+    text = " مرحبا بكم في هذا الدرس"
+    app = WlkApp(ScriptedSession([TranscriptEvent(0, 1, 1, (w(0.1, text, None, 0),), ())]))
+    async with app.run_test(size=(60, 12)) as pilot:
+        await settle(app, 1)
+        rendered = app.query_one(TranscriptView).paragraphs[0].render()
+        assert rendered.justify == "right"
+        assert rendered.plain.strip() != text.strip()  # reordered (and shaped) for display
+        await pilot.press("q")
+
+
+@pytest.mark.slow
+async def test_real_session_pause_stops_audio_and_quit_writes_files(tmp_path: Path) -> None:
+    from wlk_cli.app import Session
+    from wlk_cli.audio import SAMPLE_RATE
+    from wlk_cli.audio.clock import AudioClock
+    from wlk_cli.audio.decode import AudioDecoder
+    from wlk_cli.audio.ring import RingBuffer
+    from wlk_cli.config import build_settings
+    from wlk_cli.sinks.files import FileSink
+
+    src, _ = clips()[1]
+    settings = build_settings(None, {"model": "tiny.en", "speed": 1.0})
+    clock = AudioClock(AudioDecoder(str(src)).blocks(), RingBuffer(SAMPLE_RATE * 60), 100, 1.0)
+    session = Session(settings, clock, src.name, FileSink(tmp_path, "talk", ["srt", "json"], "tiny.en"))
+    app = WlkApp(session)
+    async with app.run_test(size=(100, 20)) as pilot:
+        await asyncio.sleep(2.0)
+        await pilot.press("space")
+        await asyncio.sleep(0.3)
+        held = clock.ring.end
+        await asyncio.sleep(1.2)
+        assert clock.ring.end == held, "paused capture must not feed audio"
+        await pilot.press("space")
+        await asyncio.sleep(1.0)
+        assert clock.ring.end > held
+        await pilot.press("q")
+        for _ in range(100):
+            await asyncio.sleep(0.1)
+            if not app.is_running:
+                break
+    assert app.stats is not None and app.stats.words > 0
+    assert (tmp_path / "talk.srt").read_text().strip()
+    assert '"text"' in (tmp_path / "talk.json").read_text()
+
+
+class FailingSession(ScriptedSession):
+    def run(self, sinks: list[object]) -> object:
+        from wlk_cli.errors import DeviceError
+
+        for s in sinks:
+            s.transcript(speaker_script()[0])  # type: ignore[attr-defined]
+        raise DeviceError("audio device 'USB Mic' stopped delivering audio (unplugged or lost)")
+
+
+async def test_a_session_error_is_a_notification_not_a_broken_screen() -> None:
+    app = WlkApp(FailingSession([]))
+    async with app.run_test(size=(100, 20)) as pilot:
+        for _ in range(50):
+            await asyncio.sleep(0.05)
+            if app.ended:
+                break
+        assert app.error and "stopped delivering audio" in app.error
+        assert any("stopped delivering audio" in str(n.message) for n in app._notifications)
+        assert "error" in (app.status_bar.note or "")
+        assert app.query_one(TranscriptView).paragraphs  # what was heard stays on screen
+        await pilot.press("q")
+    assert not app.is_running

@@ -1,0 +1,197 @@
+"""The wlk TUI: the transcript as it is decided, a status bar, and keys to steer the session.
+
+The pipeline runs in a worker thread and talks to the app only through messages; the app talks to
+the session only through its thread-safe controls (pause, save, stop).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.widgets import Footer
+
+from wlk_cli.errors import WlkError
+from wlk_cli.events import EndStats, SessionInfo, StatusEvent, TranscriptEvent
+from wlk_cli.sinks.base import Sink
+from wlk_cli.sinks.tui.messages import SessionEnded, StatusUpdate, TranscriptUpdate
+from wlk_cli.sinks.tui.widgets import StatusBar, TranscriptView
+
+HELP = (
+    "space  pause / resume capture\n"
+    "s      save the files now\n"
+    "c      copy the transcript to the clipboard\n"
+    "t      show / hide paragraph timestamps\n"
+    "end    follow the newest text again\n"
+    "q      stop: finish the utterance, write files, exit\n"
+    "?      this help"
+)
+
+
+class SessionControl(Protocol):
+    """What the TUI can ask of a running session."""
+
+    source_label: str
+    model: str
+    policy: str
+
+    def run(self, sinks: list[Sink]) -> EndStats: ...
+
+    def pause(self, paused: bool) -> None: ...
+
+    def save(self) -> list[Path]: ...
+
+    def stop(self) -> None: ...
+
+
+class TuiSink:
+    """Forwards pipeline events to the app as messages (safe from any thread)."""
+
+    def __init__(self, app: App[Any]) -> None:
+        self.app = app
+
+    def start(self, session: SessionInfo) -> None:
+        pass
+
+    def transcript(self, event: TranscriptEvent) -> None:
+        self.app.post_message(TranscriptUpdate(event))
+
+    def status(self, event: StatusEvent) -> None:
+        self.app.post_message(StatusUpdate(event))
+
+    def end(self, stats: EndStats) -> None:
+        pass
+
+
+class WlkApp(App[EndStats | None]):
+    TITLE = "wlk"
+    CSS = """
+    Screen { layout: vertical; }
+    """
+    BINDINGS = [
+        Binding("space", "pause", "Pause"),
+        Binding("s", "save", "Save"),
+        Binding("c", "copy", "Copy"),
+        Binding("t", "times", "Times"),
+        Binding("end", "follow", "Follow", priority=True),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("q", "stop", "Quit"),
+        Binding("ctrl+c", "stop", "Quit", show=False, priority=True),
+    ]
+
+    def __init__(self, control: SessionControl) -> None:
+        super().__init__()
+        self.control = control
+        self.stats: EndStats | None = None
+        self.error: str | None = None
+        self.ended = False
+        self.quitting = False
+        self.paused = False
+
+    def compose(self) -> ComposeResult:
+        yield TranscriptView()
+        yield StatusBar(self.control.source_label, self.control.model, self.control.policy)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.run_session()
+
+    def on_unmount(self) -> None:
+        # however the app ends, capture stops and the pipeline finishes its files
+        if not self.ended:
+            self.control.stop()
+
+    @work(thread=True, exclusive=True, exit_on_error=False)
+    def run_session(self) -> None:
+        try:
+            stats = self.control.run([TuiSink(self)])
+        except WlkError as e:
+            self.post_message(SessionEnded(None, str(e)))
+        except Exception as e:  # the screen must survive: report it, keep what was written
+            self.post_message(SessionEnded(None, f"internal error: {type(e).__name__}: {e}"))
+        else:
+            self.post_message(SessionEnded(stats))
+
+    @property
+    def view(self) -> TranscriptView:
+        return self.query_one(TranscriptView)
+
+    @property
+    def status_bar(self) -> StatusBar:
+        return self.query_one(StatusBar)
+
+    @on(TranscriptUpdate)
+    def _transcript(self, message: TranscriptUpdate) -> None:
+        self.view.apply(message.event)
+        if message.event.language and message.event.language != self.status_bar.language:
+            self.status_bar.language = message.event.language
+            self.status_bar.refresh(layout=True)
+
+    @on(StatusUpdate)
+    def _status(self, message: StatusUpdate) -> None:
+        self.status_bar.event = message.event
+        self.status_bar.refresh(layout=True)
+
+    @on(SessionEnded)
+    def _ended(self, message: SessionEnded) -> None:
+        self.ended = True
+        self.stats = message.stats
+        self.error = message.error
+        if message.error:
+            self.notify(message.error, title="Session ended", severity="error", timeout=60)
+            self.status_bar.note = "ended with an error: q to exit"
+        else:
+            self.status_bar.note = "finished: q to exit"
+        self.status_bar.refresh(layout=True)
+        if self.quitting and not message.error:
+            self.exit(self.stats)
+
+    def request_stop(self) -> None:
+        """Stop from outside the UI (SIGTERM): finish, write files, exit."""
+        self.quitting = True
+        self.control.stop()
+
+    def action_stop(self) -> None:
+        if self.ended:
+            self.exit(self.stats)
+            return
+        if not self.quitting:
+            self.status_bar.note = "finishing..."
+            self.status_bar.refresh(layout=True)
+        self.request_stop()
+
+    def action_pause(self) -> None:
+        if self.ended:
+            return
+        self.paused = not self.paused
+        self.control.pause(self.paused)
+        self.status_bar.paused = self.paused
+        self.status_bar.refresh(layout=True)
+
+    def action_save(self) -> None:
+        try:
+            paths = self.control.save()
+        except (OSError, WlkError) as e:
+            self.notify(f"cannot save: {e}", severity="error")
+            return
+        if paths:
+            self.notify("saved " + ", ".join(p.name for p in paths), timeout=4)
+        else:
+            self.notify("no files to write (--no-files)", severity="warning", timeout=4)
+
+    def action_copy(self) -> None:
+        text = self.view.plain_text()
+        self.copy_to_clipboard(text)
+        self.notify(f"copied {len(text.split())} words (OSC 52: terminals that allow it)", timeout=4)
+
+    def action_times(self) -> None:
+        self.view.toggle_times()
+
+    def action_follow(self) -> None:
+        self.view.follow()
+
+    def action_help(self) -> None:
+        self.notify(HELP, title="Keys", timeout=15)

@@ -1,0 +1,28 @@
+"""Typed messages from the pipeline thread to the app."""
+
+from __future__ import annotations
+
+from textual.message import Message
+
+from wlk_cli.events import EndStats, StatusEvent, TranscriptEvent
+
+
+class TranscriptUpdate(Message):
+    def __init__(self, event: TranscriptEvent) -> None:
+        super().__init__()
+        self.event = event
+
+
+class StatusUpdate(Message):
+    def __init__(self, event: StatusEvent) -> None:
+        super().__init__()
+        self.event = event
+
+
+class SessionEnded(Message):
+    """The pipeline finished: ``stats`` when it ran to an end, ``error`` a one-line reason when it failed."""
+
+    def __init__(self, stats: EndStats | None, error: str | None = None) -> None:
+        super().__init__()
+        self.stats = stats
+        self.error = error
