@@ -64,6 +64,26 @@ def build_policy(settings: Settings, asr: Any) -> Any:
     )
 
 
+def build_diarization(settings: Settings, ring: Any) -> tuple[Any, Any]:
+    """(DiarizationWorker, SpeakerAttribution), or (None, None) when diarization is off."""
+    if not settings.diarization:
+        return None, None
+    from wlk_cli.diarization.attribution import SpeakerAttribution
+    from wlk_cli.diarization.diarizer import DiarizationOptions, StreamingDiarizer
+    from wlk_cli.diarization.worker import DiarizationWorker
+
+    diarizer = StreamingDiarizer(
+        DiarizationOptions(
+            latency=settings.diarization_latency,
+            tau_active=settings.tau_active,
+            rho_update=settings.rho_update,
+            delta_new=settings.delta_new,
+            max_speakers=settings.max_speakers,
+        )
+    )
+    return DiarizationWorker(ring, diarizer), SpeakerAttribution(settings.speaker_names)
+
+
 def build_vad(settings: Settings) -> Any:
     if not settings.vad:
         return None
@@ -101,6 +121,7 @@ class Session:
         self.asr = build_backend(settings)
         self._policy = build_policy(settings, self.asr)
         self._vad = build_vad(settings)
+        self._diarization, self._attribution = build_diarization(settings, feed.ring)
 
     def run(self, sinks: list[Any]) -> EndStats:
         from wlk_cli.pipeline import Pipeline
@@ -114,6 +135,8 @@ class Session:
             self._vad,
             language=lambda: self.asr.language,
             total_s=self.total_s,
+            diarization=self._diarization,
+            attribution=self._attribution,
         )
         info = SessionInfo(
             source=self.source_label,

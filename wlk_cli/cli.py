@@ -63,6 +63,16 @@ OutputName = Annotated[Optional[str], _opt("File name stem.", OUT)]
 NoFiles = Annotated[bool, _opt("Write no files.", OUT, "--no-files")]
 JsonlPath = Annotated[Optional[Path], _opt("Also write the JSON-lines stream to this file.", OUT, "--jsonl")]
 Debug = Annotated[bool, _opt("Show tracebacks.", None, "--debug")]
+DIA = "Speakers"
+Diarization = Annotated[
+    Optional[bool], _opt("Label words with speakers (diart). [default: off]", DIA, "--diarization/--no-diarization")
+]
+DiaLatency = Annotated[Optional[float], _opt("Seconds before a speaker is decided, 0.5 to 5. [default: 5]", DIA)]
+TauActive = Annotated[Optional[float], _opt("Speaker activity threshold. [default: 0.5]", DIA)]
+RhoUpdate = Annotated[Optional[float], _opt("Speech share needed to update a speaker. [default: 0.3]", DIA)]
+DeltaNew = Annotated[Optional[float], _opt("Distance that makes a new speaker. [default: 0.6]", DIA)]
+MaxSpeakers = Annotated[Optional[int], _opt("At most this many speakers. [default: 20]", DIA)]
+SpeakerNames = Annotated[Optional[str], _opt("Names for S1,S2,... in order of appearance, comma-separated.", DIA)]
 
 
 def _fail(e: WlkError, debug: bool) -> None:
@@ -131,6 +141,13 @@ def file_cmd(
         str, _opt("stdout: auto (text on a terminal, else JSON lines), jsonl or text.", OUT, "--format")
     ] = "auto",
     tui: Annotated[bool, _opt("Show the file in the TUI.", OUT, "--tui")] = False,
+    diarization: Diarization = None,
+    diarization_latency: DiaLatency = None,
+    tau_active: TauActive = None,
+    rho_update: RhoUpdate = None,
+    delta_new: DeltaNew = None,
+    max_speakers: MaxSpeakers = None,
+    speaker_names: SpeakerNames = None,
     formats: Formats = None,
     output_dir: OutputDir = None,
     output_name: OutputName = None,
@@ -167,6 +184,13 @@ def file_cmd(
             speed=speed,
             chunk_ms=chunk_ms,
             formats=formats,
+            diarization=diarization,
+            diarization_latency=diarization_latency,
+            tau_active=tau_active,
+            rho_update=rho_update,
+            delta_new=delta_new,
+            max_speakers=max_speakers,
+            speaker_names=speaker_names,
         )
         raw = None
         if raw_format is not None:
@@ -206,6 +230,13 @@ def listen_cmd(
     min_silence_ms: MinSilence = None,
     chunk_ms: ChunkMs = None,
     no_tui: Annotated[bool, _opt("JSON lines on stdout instead of the TUI.", OUT, "--no-tui")] = False,
+    diarization: Diarization = None,
+    diarization_latency: DiaLatency = None,
+    tau_active: TauActive = None,
+    rho_update: RhoUpdate = None,
+    delta_new: DeltaNew = None,
+    max_speakers: MaxSpeakers = None,
+    speaker_names: SpeakerNames = None,
     formats: Formats = None,
     output_dir: OutputDir = None,
     output_name: OutputName = None,
@@ -241,6 +272,13 @@ def listen_cmd(
             min_silence_ms=min_silence_ms,
             chunk_ms=chunk_ms,
             formats=formats,
+            diarization=diarization,
+            diarization_latency=diarization_latency,
+            tau_active=tau_active,
+            rho_update=rho_update,
+            delta_new=delta_new,
+            max_speakers=max_speakers,
+            speaker_names=speaker_names,
         )
         out = OutputOptions(
             mode="jsonl" if no_tui else "auto",

@@ -74,6 +74,20 @@ class Settings:
     """Size of each released audio chunk, as a microphone would deliver it."""
     formats: list[str] = field(default_factory=lambda: ["srt", "json"])
     """Files to write next to the input (srt, vtt, json, txt)."""
+    diarization: bool = False
+    """Label every confirmed word with a speaker (diart)."""
+    diarization_latency: float = 5.0
+    """Seconds diart waits before deciding a speaker (0.5 to 5; longer is more accurate)."""
+    tau_active: float = 0.5
+    """Segmentation probability above which a local speaker counts as active."""
+    rho_update: float = 0.3
+    """Share of a chunk a speaker must speak for its centroid to be updated."""
+    delta_new: float = 0.6
+    """Embedding distance above which a new speaker is created."""
+    max_speakers: int = 20
+    """Never create more global speakers than this."""
+    speaker_names: list[str] = field(default_factory=list)
+    """Names for S1, S2, ... in order of first appearance."""
 
     def validate(self) -> Settings:
         _choice("task", self.task, TASKS)
@@ -99,6 +113,11 @@ class Settings:
             raise UsageError("formats: give at least one of " + ", ".join(FORMATS))
         for f in self.formats:
             _choice("formats", f, FORMATS)
+        _range("diarization_latency", self.diarization_latency, 0.5, 5.0)
+        _range("tau_active", self.tau_active, 0.0, 1.0)
+        _range("rho_update", self.rho_update, 0.0, 1.0)
+        _range("delta_new", self.delta_new, 0.0, 2.0)
+        _range("max_speakers", self.max_speakers, 1, 100)
         return self
 
     def as_dict(self) -> dict[str, Any]:
@@ -126,6 +145,13 @@ _FIELD_TYPES: dict[str, type] = {
     "speed": float,
     "chunk_ms": int,
     "formats": list,
+    "diarization": bool,
+    "diarization_latency": float,
+    "tau_active": float,
+    "rho_update": float,
+    "delta_new": float,
+    "max_speakers": int,
+    "speaker_names": list,
 }
 assert set(_FIELD_TYPES) == {f.name for f in fields(Settings)}
 

@@ -17,7 +17,8 @@ class Word:
     end: float
     text: str
     prob: float
-    speaker: int | None = None
+    speaker: str | None = None
+    """Speaker label (S1, S2, ... or a name from --speaker-names); None without diarization."""
     id: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -80,6 +81,25 @@ class StatusEvent:
     """Seconds spent in the model so far."""
     dropped_frames: int = 0
     """Blocks lost or overflowed at the source."""
+    diarization_lag_s: float | None = None
+    """How far speaker decisions trail the newest audio (None without diarization)."""
+
+
+@dataclass(frozen=True)
+class SpeakersEvent:
+    """Diarization revised the speaker of words already emitted: ``updates`` holds (word id, new label)."""
+
+    seq: int
+    wall_s: float
+    updates: tuple[tuple[int, str], ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": "speakers",
+            "seq": self.seq,
+            "wall_s": round(self.wall_s, 3),
+            "updates": [{"id": i, "speaker": s} for i, s in self.updates],
+        }
 
 
 @dataclass

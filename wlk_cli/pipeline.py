@@ -10,13 +10,13 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from wlk_cli.audio import SAMPLE_RATE
 from wlk_cli.audio.ring import RingBuffer
-from wlk_cli.events import EndStats, SessionInfo, StatusEvent, TranscriptEvent, Word
+from wlk_cli.events import EndStats, SessionInfo, SpeakersEvent, StatusEvent, TranscriptEvent, Word
 from wlk_cli.policies.base import PolicyUpdate, StreamingPolicy
 from wlk_cli.sinks.base import Sink
 from wlk_cli.vad import VoiceActivityController
@@ -73,6 +73,8 @@ class Pipeline:
         vad: VoiceActivityController | None,
         language: Callable[[], str | None] = lambda: None,
         total_s: float | None = None,
+        diarization: Any = None,
+        attribution: Any = None,
     ) -> None:
         self.feed = feed
         self.ring = feed.ring
@@ -81,6 +83,9 @@ class Pipeline:
         self.vad = vad
         self.language = language
         self.total_s = total_s
+        self.diarization = diarization  # a DiarizationWorker, or None
+        self.attribution = attribution  # its SpeakerAttribution
+        self._diarization_failed = False
         self._seq = 0
         self._next_id = 0
         self._tentative: tuple[Word, ...] = ()
@@ -113,12 +118,33 @@ class Pipeline:
             self._last_latency = lat
             if self._first_latency is None:
                 self._first_latency = lat
+        if self.attribution is not None:
+            confirmed = self.attribution.assign(confirmed)
         self.words += len(confirmed)
         self._tentative = tentative
         self.sink.transcript(
             TranscriptEvent(self._seq, wall, self.ring.end / SAMPLE_RATE, tuple(confirmed), tentative, self.language())
         )
         self._seq += 1
+
+    def _speakers(self, batches: list[Any], final: bool = False) -> None:
+        """Take decided turns from the diarizer; report words whose speaker changed."""
+        if self.attribution is None:
+            return
+        for turns, decided in batches:
+            self.attribution.add_turns(turns, decided)
+        updates = self.attribution.finish() if final else self.attribution.revisions()
+        if updates:
+            self.sink.speakers(SpeakersEvent(self._seq, self.feed.wall_now(), tuple(updates)))
+            self._seq += 1
+
+    def _poll_diarization(self) -> None:
+        if self.diarization is None or self._diarization_failed:
+            return
+        if self.diarization.error is not None:
+            self._diarization_failed = True
+            return
+        self._speakers(self.diarization.drain())
 
     def _measure_lag(self) -> float:
         processed = self.policy.transcribed_until if self._in_speech else self._read_pos / SAMPLE_RATE
@@ -144,6 +170,7 @@ class Pipeline:
                 latency_s=self._last_latency,
                 processing_s=self._busy_s,
                 dropped_frames=_source_drops(self.feed),
+                diarization_lag_s=None if self.diarization is None else self.diarization.lag_s,
             )
         )
 
@@ -179,6 +206,8 @@ class Pipeline:
     def run(self, session: SessionInfo) -> EndStats:
         cpu0, t0 = _cpu_seconds(), time.monotonic()
         self.sink.start(session)
+        if self.diarization is not None:
+            self.diarization.start()
         interrupted = False
         error: BaseException | None = None
         try:
@@ -194,6 +223,7 @@ class Pipeline:
                     self._busy_s += time.monotonic() - t
                     self._emit(update)
                     self._measure_lag()
+                self._poll_diarization()
                 self._status()
         except KeyboardInterrupt:
             interrupted = True
@@ -218,6 +248,8 @@ class Pipeline:
                 self._feed_policy(self._fed_pos, ev.pos)
             self._in_speech = False
         self._emit(self.policy.finish())
+        if self.diarization is not None:
+            self._speakers(self.diarization.finish(), final=True)
 
     def _stats(self, cpu0: float, t0: float, interrupted: bool, error: BaseException | None) -> EndStats:
         audio_s = self.ring.end / SAMPLE_RATE
@@ -241,5 +273,8 @@ class Pipeline:
             language=self.language(),
             interrupted=interrupted,
             error=str(error) if error is not None else None,
-            extra={"final_lag_s": round(max(0.0, final_lag), 3)},
+            extra={
+                "final_lag_s": round(max(0.0, final_lag), 3),
+                **({"diarization_error": str(self.diarization.error)} if self._diarization_failed else {}),
+            },
         )

@@ -14,14 +14,14 @@ from wlk_cli.sinks.tui.app import WlkApp
 from wlk_cli.sinks.tui.widgets import SPEAKER_COLORS, TranscriptView
 
 
-def w(start: float, text: str, speaker: int | None = None, i: int | None = None, dur: float = 0.3) -> Word:
+def w(start: float, text: str, speaker: str | None = None, i: int | None = None, dur: float = 0.3) -> Word:
     return Word(start, start + dur, text, 0.9, speaker, i)
 
 
 def speaker_script() -> list[object]:
-    a = [w(0.5, " Good", 0, 0), w(0.9, " morning,", 0, 1), w(1.3, " everyone.", 0, 2)]
-    b = [w(2.0, " Thanks.", 1, 3), w(2.5, " Shall", 1, 4), w(2.9, " we", 1, 5)]
-    c = [w(6.0, " Later", 0, 6), w(6.4, " on,", 0, 7)]
+    a = [w(0.5, " Good", "S1", 0), w(0.9, " morning,", "S1", 1), w(1.3, " everyone.", "S1", 2)]
+    b = [w(2.0, " Thanks.", "S2", 3), w(2.5, " Shall", "S2", 4), w(2.9, " we", "S2", 5)]
+    c = [w(6.0, " Later", "S1", 6), w(6.4, " on,", "S1", 7)]
     tentative = (w(6.8, " the"), w(7.1, " budget"))
     return [
         TranscriptEvent(0, 1.0, 1.8, tuple(a), (w(2.0, " thanks"),)),
@@ -65,7 +65,7 @@ async def test_paragraph_model_and_colours() -> None:
         await settle(app, 3)
         view = app.query_one(TranscriptView)
         speakers = [p.data.speaker for p in view.paragraphs]
-        assert speakers == [0, 1, 0]  # a speaker change and a 3 s pause start paragraphs
+        assert speakers == ["S1", "S2", "S1"]  # a speaker change and a 3 s pause start paragraphs
         last = view.paragraphs[-1].render()
         assert last.plain.endswith("Later on, the budget")
         dim = [s for s in last.spans if "dim" in str(s.style) and "italic" in str(s.style)]
@@ -73,7 +73,24 @@ async def test_paragraph_model_and_colours() -> None:
         first = view.paragraphs[0].render()
         assert any(SPEAKER_COLORS[0] in str(s.style) for s in first.spans)
         assert "thanks" not in first.plain  # the tentative tail moved on with the next event
-        assert view.plain_text().startswith("SPEAKER_0: Good morning, everyone.")
+        assert view.plain_text().startswith("S1: Good morning, everyone.")
+        await pilot.press("q")
+
+
+async def test_speaker_revisions_recolour_and_regroup() -> None:
+
+    app = WlkApp(ScriptedSession(speaker_script()))
+    async with app.run_test(size=(80, 20)) as pilot:
+        await settle(app, 3)
+        view = app.query_one(TranscriptView)
+        # diarization decides that "Thanks. Shall we" was S1 after all, and "Later on," is a third speaker
+        view.relabel(((3, "S1"), (4, "S1"), (5, "S1"), (6, "S3"), (7, "S3")))
+        await asyncio.sleep(0.1)
+        assert [p.data.speaker for p in view.paragraphs] == ["S1", "S3"]
+        assert view.plain_text().startswith("S1: Good morning, everyone. Thanks. Shall we")
+        last = view.paragraphs[-1].render()
+        assert any(SPEAKER_COLORS[1] in str(s.style) for s in last.spans)  # S3 took the second colour
+        assert last.plain.endswith("the budget")  # the tentative tail survives the regrouping
         await pilot.press("q")
 
 

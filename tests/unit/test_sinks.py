@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 from pathlib import Path
 
 from tests.fakes import sentence_stream
 from tests.formats import check_cues, parse_srt, parse_vtt
-from wlk_cli.events import EndStats, SessionInfo, TranscriptEvent, Word
+from wlk_cli.events import EndStats, SessionInfo, SpeakersEvent, TranscriptEvent, Word
 from wlk_cli.sinks.files import FileSink, render_json, render_srt, render_txt, render_vtt
 from wlk_cli.sinks.jsonl import JsonlSink
 from wlk_cli.sinks.segments import group, wrap
@@ -55,7 +56,7 @@ def test_cues_break_at_sentences_pauses_and_speakers() -> None:
     assert all(c.words[-1] is not None for c in cues)
     sentence_ends = [c for c in cues if c.text.endswith((".", "?", "!"))]
     assert len(sentence_ends) >= 3
-    two = [Word(0, 0.3, " hi", 0.9, 0), Word(0.3, 0.6, " there", 0.9, 1)]
+    two = [Word(0, 0.3, " hi", 0.9, "S1"), Word(0.3, 0.6, " there", 0.9, "S2")]
     assert len(group(two)) == 2
 
 
@@ -118,3 +119,49 @@ def test_jsonl_lines(golden) -> None:  # type: ignore[no-untyped-def]
 def test_stream_words_make_monotonic_cues() -> None:
     words = [Word(s, e, t, 0.9) for s, e, t in sentence_stream(200)]
     check_cues(parse_srt(render_srt(words)))
+
+
+def with_speakers() -> list[Word]:
+    """The sample as a dialogue: S1 until "Then", S2 for Maria's question, S1 again at the end."""
+    out, speaker = [], "S1"
+    for word in WORDS:
+        if word.text == " Then":
+            speaker = "S2"
+        if word.text == " We":
+            speaker = "S1"
+        out.append(dataclasses.replace(word, speaker=speaker))
+    return out
+
+
+def test_speaker_labels_in_srt_vtt_json(golden) -> None:  # type: ignore[no-untyped-def]
+    words = with_speakers()
+    srt = render_srt(words)
+    cues = parse_srt(srt)
+    check_cues(cues)
+    assert all(c.lines[0].startswith(("[S1] ", "[S2] ")) for c in cues)
+    vtt = render_vtt(words)
+    assert "<v S2>Then Maria asked" in vtt
+    doc = json.loads(render_json(words, {"language": "en", "model": "tiny.en", "duration": 12.0}))
+    assert [s["speaker"] for s in doc["segments"]][-1] == "S1"
+    assert doc["speakers"] == [{"id": "S1", "label": "S1"}, {"id": "S2", "label": "S2"}]
+    golden("speakers.srt", srt)
+    golden("speakers.vtt", vtt)
+
+
+def test_speaker_revisions_reach_files_and_jsonl(tmp_path: Path) -> None:
+    words = with_speakers()
+    sink = FileSink(tmp_path, "talk", ["srt", "json"], "tiny.en")
+    sink.transcript(TranscriptEvent(0, 1.0, 5.0, tuple(words), ()))
+    sink.speakers(SpeakersEvent(1, 2.0, tuple((w.id, "S3") for w in words if w.speaker == "S2")))
+    sink.end(stats())
+    doc = json.loads((tmp_path / "talk.json").read_text())
+    assert {s["speaker"] for s in doc["segments"]} == {"S1", "S3"}
+    assert "[S3] Then Maria asked" in (tmp_path / "talk.srt").read_text()
+    out = io.StringIO()
+    JsonlSink(out).speakers(SpeakersEvent(7, 3.25, ((4, "S2"), (5, "S2"))))
+    assert json.loads(out.getvalue()) == {
+        "type": "speakers",
+        "seq": 7,
+        "wall_s": 3.25,
+        "updates": [{"id": 4, "speaker": "S2"}, {"id": 5, "speaker": "S2"}],
+    }

@@ -68,6 +68,15 @@ class StreamingDiarizer:
         self._received = 0  # samples fed so far
         self._pending = 0  # samples since the last pipeline step
 
+    @property
+    def received_s(self) -> float:
+        return self._received / SAMPLE_RATE
+
+    @property
+    def decided_until(self) -> float:
+        """Stream time up to which speakers are decided (diart's output lags by ``latency``)."""
+        return max(0.0, (self._received - self._pending) / SAMPLE_RATE - self.opts.latency)
+
     def process(self, audio: np.ndarray) -> list[Turn]:
         turns: list[Turn] = []
         k = 0

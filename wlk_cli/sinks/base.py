@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from wlk_cli.events import EndStats, SessionInfo, StatusEvent, TranscriptEvent
+from wlk_cli.events import EndStats, SessionInfo, SpeakersEvent, StatusEvent, TranscriptEvent
 
 
 class Sink(Protocol):
@@ -13,6 +13,8 @@ class Sink(Protocol):
     def transcript(self, event: TranscriptEvent) -> None: ...
 
     def status(self, event: StatusEvent) -> None: ...
+
+    def speakers(self, event: SpeakersEvent) -> None: ...
 
     def end(self, stats: EndStats) -> None: ...
 
@@ -34,6 +36,10 @@ class SinkFanout:
     def status(self, event: StatusEvent) -> None:
         for s in self.sinks:
             s.status(event)
+
+    def speakers(self, event: SpeakersEvent) -> None:
+        for s in self.sinks:
+            s.speakers(event)
 
     def end(self, stats: EndStats) -> None:
         for s in self.sinks:

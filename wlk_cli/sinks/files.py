@@ -6,6 +6,7 @@ interrupted or killed still leaves valid files holding everything confirmed so f
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
@@ -15,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from wlk_cli.events import EndStats, SessionInfo, StatusEvent, TranscriptEvent, Word
+from wlk_cli.events import EndStats, SessionInfo, SpeakersEvent, StatusEvent, TranscriptEvent, Word
 from wlk_cli.sinks import segments
 
 WRITE_EVERY_S = 1.0
@@ -29,13 +30,19 @@ def _ts(t: float, sep: str) -> str:
     return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
 
 
-def _label(speaker: int | None) -> str:
-    return "" if speaker is None else f"[SPEAKER_{speaker}] "
+def _label(speaker: str | None) -> str:
+    return "" if speaker is None else f"[{speaker}] "
+
+
+def _cues(words: Sequence[Word]) -> list[segments.Cue]:
+    """Cues with room left on their two lines for the longest speaker label."""
+    label = max((len(_label(w.speaker)) for w in words), default=0)
+    return segments.group(words, prefix="x" * label)
 
 
 def render_srt(words: Sequence[Word]) -> str:
     blocks = []
-    for i, c in enumerate(segments.group(words), 1):
+    for i, c in enumerate(_cues(words), 1):
         text = segments.wrap(_label(c.speaker) + c.text)
         blocks.append(f"{i}\n{_ts(c.start, ',')} --> {_ts(c.end, ',')}\n{text}\n")
     return "\n".join(blocks)
@@ -43,10 +50,10 @@ def render_srt(words: Sequence[Word]) -> str:
 
 def render_vtt(words: Sequence[Word]) -> str:
     out = ["WEBVTT", ""]
-    for c in segments.group(words):
+    for c in _cues(words):
         text = segments.wrap(c.text)
         if c.speaker is not None:
-            text = f"<v SPEAKER_{c.speaker}>" + text
+            text = f"<v {c.speaker}>" + text
         out += [f"{_ts(c.start, '.')} --> {_ts(c.end, '.')}", text, ""]
     return "\n".join(out)
 
@@ -80,12 +87,12 @@ def render_json(words: Sequence[Word], meta: dict[str, Any]) -> str:
                 ],
             }
         )
-    speakers = sorted({w.speaker for w in words if w.speaker is not None})
+    speakers = list(dict.fromkeys(w.speaker for w in words if w.speaker is not None))
     doc = {
         "text": "".join(w.text for w in words),
         **meta,
         "segments": segs,
-        "speakers": [{"id": s, "label": f"SPEAKER_{s}"} for s in speakers],
+        "speakers": [{"id": s, "label": s} for s in speakers],
     }
     return json.dumps(doc, ensure_ascii=False, indent=1) + "\n"
 
@@ -150,6 +157,15 @@ class FileSink:
 
     def status(self, event: StatusEvent) -> None:
         self.meta["duration"] = round(event.audio_s, 3)
+
+    def speakers(self, event: SpeakersEvent) -> None:
+        with self._lock:
+            first = self.words[0].id if self.words and self.words[0].id is not None else 0
+            for word_id, label in event.updates:
+                k = word_id - first
+                if 0 <= k < len(self.words):
+                    self.words[k] = dataclasses.replace(self.words[k], speaker=label)
+            self._dirty = True
 
     def end(self, stats: EndStats) -> None:
         self.meta["duration"] = round(stats.audio_duration_s, 3)

@@ -1,6 +1,7 @@
 """JSON lines on stdout: the public, stable interface for piping wlk into other tools.
 
-Lines: one ``session`` object, then ``transcript`` objects, then one ``end`` object. See README.
+Lines: one ``session`` object, then ``transcript`` (and, with diarization, ``speakers``) objects, then one
+``end`` object. See README.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import IO, Any
 
-from wlk_cli.events import EndStats, SessionInfo, StatusEvent, TranscriptEvent
+from wlk_cli.events import EndStats, SessionInfo, SpeakersEvent, StatusEvent, TranscriptEvent
 
 SCHEMA_VERSION = 1
 
@@ -35,6 +36,9 @@ class JsonlSink:
 
     def status(self, event: StatusEvent) -> None:
         pass
+
+    def speakers(self, event: SpeakersEvent) -> None:
+        self._write(event.to_dict())
 
     def end(self, stats: EndStats) -> None:
         self._write({"type": "end", "stats": stats.to_dict()})

@@ -33,13 +33,23 @@ class Cue:
         return "".join(w.text for w in self.words).strip()
 
     @property
-    def speaker(self) -> int | None:
+    def speaker(self) -> str | None:
         return self.words[0].speaker
 
 
+def fits_two_lines(text: str, width: int = LINE_CHARS) -> bool:
+    return all(len(line) <= width for line in wrap(text, width).split("\n"))
+
+
 def group(
-    words: Sequence[Word], max_chars: int = 2 * LINE_CHARS, max_s: float = 7.0, pause_s: float = PAUSE_S
+    words: Sequence[Word],
+    max_chars: int = 2 * LINE_CHARS,
+    max_s: float = 7.0,
+    pause_s: float = PAUSE_S,
+    prefix: str = "",
 ) -> list[Cue]:
+    """Cues; with ``max_chars`` at its subtitle default, each must also wrap into two lines (after ``prefix``)."""
+    subtitles = max_chars <= 2 * LINE_CHARS
     cues: list[Cue] = []
     current: list[Word] = []
     chars = 0
@@ -47,6 +57,9 @@ def group(
         if current:
             prev = current[-1]
             too_long = chars + len(w.text) > max_chars or w.end - current[0].start > max_s
+            if subtitles and not too_long:
+                text = prefix + "".join(x.text for x in current).strip() + w.text
+                too_long = not fits_two_lines(text)
             if is_sentence_end(prev.text) or w.start - prev.end >= pause_s or w.speaker != prev.speaker or too_long:
                 cues.append(Cue(tuple(current)))
                 current, chars = [], 0
@@ -66,5 +79,6 @@ def wrap(text: str, width: int = LINE_CHARS) -> str:
     if not spaces:
         return text
     mid = len(text) / 2
-    cut = min(spaces, key=lambda i: abs(i - mid))
+    fitting = [i for i in spaces if i <= width and len(text) - i - 1 <= width]
+    cut = min(fitting or spaces, key=lambda i: abs(i - mid))
     return text[:cut] + "\n" + text[cut + 1 :]

@@ -6,20 +6,27 @@ speed, lag) are redrawn in place with rich.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
-from wlk_cli.events import EndStats, SessionInfo, StatusEvent, TranscriptEvent, Word
+from wlk_cli.events import EndStats, SessionInfo, SpeakersEvent, StatusEvent, TranscriptEvent, Word
 from wlk_cli.policies.text import is_sentence_end
 
 SPEAKER_STYLES = ("cyan", "magenta", "green", "yellow", "blue", "red")
 
 
+def speaker_index(label: str) -> int:
+    """S1 -> 0, S2 -> 1, ...; other names by a stable hash of their text."""
+    digits = label[1:] if label[:1] == "S" else ""
+    return int(digits) - 1 if digits.isdigit() and int(digits) > 0 else sum(map(ord, label))
+
+
 def _style(w: Word) -> str:
-    return "" if w.speaker is None else SPEAKER_STYLES[w.speaker % len(SPEAKER_STYLES)]
+    return "" if w.speaker is None else SPEAKER_STYLES[speaker_index(w.speaker) % len(SPEAKER_STYLES)]
 
 
 def status_text(ev: StatusEvent, speed: float) -> Text:
@@ -79,6 +86,11 @@ class TerminalSink:
         if self._live is not None:
             self._live.update(self._render(), refresh=True)
 
+    def speakers(self, event: SpeakersEvent) -> None:
+        # lines already printed stay as they are; the line being spoken takes the new labels
+        labels = dict(event.updates)
+        self._line = [dataclasses.replace(w, speaker=labels.get(w.id, w.speaker)) for w in self._line]  # type: ignore[arg-type]
+
     def status(self, event: StatusEvent) -> None:
         self._status = status_text(event, self.speed)
         if self._live is not None:
@@ -116,6 +128,9 @@ class ProgressSink:
         self._live.start()
 
     def transcript(self, event: TranscriptEvent) -> None:
+        pass
+
+    def speakers(self, event: SpeakersEvent) -> None:
         pass
 
     def status(self, event: StatusEvent) -> None:

@@ -15,9 +15,9 @@ from textual.binding import Binding
 from textual.widgets import Footer
 
 from wlk_cli.errors import WlkError
-from wlk_cli.events import EndStats, SessionInfo, StatusEvent, TranscriptEvent
+from wlk_cli.events import EndStats, SessionInfo, SpeakersEvent, StatusEvent, TranscriptEvent
 from wlk_cli.sinks.base import Sink
-from wlk_cli.sinks.tui.messages import SessionEnded, StatusUpdate, TranscriptUpdate
+from wlk_cli.sinks.tui.messages import SessionEnded, SpeakersUpdate, StatusUpdate, TranscriptUpdate
 from wlk_cli.sinks.tui.widgets import StatusBar, TranscriptView
 
 HELP = (
@@ -61,6 +61,9 @@ class TuiSink:
 
     def status(self, event: StatusEvent) -> None:
         self.app.post_message(StatusUpdate(event))
+
+    def speakers(self, event: SpeakersEvent) -> None:
+        self.app.post_message(SpeakersUpdate(event))
 
     def end(self, stats: EndStats) -> None:
         pass
@@ -129,6 +132,10 @@ class WlkApp(App[EndStats | None]):
         if message.event.language and message.event.language != self.status_bar.language:
             self.status_bar.language = message.event.language
             self.status_bar.refresh(layout=True)
+
+    @on(SpeakersUpdate)
+    def _speakers(self, message: SpeakersUpdate) -> None:
+        self.view.relabel(message.event.updates)
 
     @on(StatusUpdate)
     def _status(self, message: StatusUpdate) -> None:

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from wlk_cli.events import EndStats, StatusEvent, TranscriptEvent
+from wlk_cli.events import EndStats, SpeakersEvent, StatusEvent, TranscriptEvent
 
 
 class TranscriptUpdate(Message):
     def __init__(self, event: TranscriptEvent) -> None:
+        super().__init__()
+        self.event = event
+
+
+class SpeakersUpdate(Message):
+    def __init__(self, event: SpeakersEvent) -> None:
         super().__init__()
         self.event = event
 

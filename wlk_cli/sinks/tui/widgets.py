@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rich.text import Text
@@ -15,8 +17,17 @@ SPEAKER_COLORS = ("#4fc1ff", "#f78c6c", "#c3e88d", "#ffcb6b", "#c792ea", "#ff537
 PARAGRAPH_PAUSE_S = 2.0
 
 
-def speaker_color(speaker: int | None) -> str:
-    return "" if speaker is None else SPEAKER_COLORS[speaker % len(SPEAKER_COLORS)]
+class SpeakerPalette:
+    """A colour per speaker label, in order of first appearance."""
+
+    def __init__(self) -> None:
+        self._order: dict[str, int] = {}
+
+    def __call__(self, speaker: str | None) -> str:
+        if speaker is None:
+            return ""
+        k = self._order.setdefault(speaker, len(self._order))
+        return SPEAKER_COLORS[k % len(SPEAKER_COLORS)]
 
 
 def clock(t: float) -> str:
@@ -26,7 +37,7 @@ def clock(t: float) -> str:
 
 @dataclass
 class ParagraphData:
-    speaker: int | None
+    speaker: str | None
     words: list[Word] = field(default_factory=list)
     tentative: tuple[Word, ...] = ()
 
@@ -38,10 +49,11 @@ class Paragraph(Static):
     Paragraph { margin: 0 0 1 0; }
     """
 
-    def __init__(self, data: ParagraphData, show_times: bool) -> None:
+    def __init__(self, data: ParagraphData, show_times: bool, color: Callable[[str | None], str]) -> None:
         super().__init__()
         self.data = data
         self.show_times = show_times
+        self.color = color
 
     def _prefix(self) -> Text:
         t = Text()
@@ -49,11 +61,11 @@ class Paragraph(Static):
         if self.show_times and first is not None:
             t.append(f"[{clock(first.start)}] ", style="dim")
         if self.data.speaker is not None:
-            t.append(f"SPEAKER_{self.data.speaker}: ", style=f"bold {speaker_color(self.data.speaker)}")
+            t.append(f"{self.data.speaker}: ", style=f"bold {self.color(self.data.speaker)}")
         return t
 
     def render(self) -> Text:
-        color = speaker_color(self.data.speaker)
+        color = self.color(self.data.speaker)
         confirmed = "".join(w.text for w in self.data.words).strip()
         tentative = "".join(w.text for w in self.data.tentative)
         if has_rtl(confirmed + tentative):
@@ -78,17 +90,35 @@ class TranscriptView(VerticalScroll):
     def __init__(self) -> None:
         super().__init__(id="transcript")
         self.paragraphs: list[Paragraph] = []
+        self.words: list[Word] = []  # every confirmed word, for relabelling
+        self.palette = SpeakerPalette()
         self.following = True
         self.show_times = False
         self._scrolling_to_end = False
 
-    def _new_paragraph(self, speaker: int | None) -> Paragraph:
-        p = Paragraph(ParagraphData(speaker), self.show_times)
+    def _new_paragraph(self, speaker: str | None) -> Paragraph:
+        p = Paragraph(ParagraphData(speaker), self.show_times, self.palette)
         self.paragraphs.append(p)
         self.mount(p)
         return p
 
     def apply(self, event: TranscriptEvent) -> None:
+        self.words.extend(event.confirmed)
+        self._place(event.confirmed, event.tentative)
+
+    def relabel(self, updates: tuple[tuple[int, str], ...]) -> None:
+        """Diarization changed some speakers: regroup every paragraph with the new labels."""
+        labels = dict(updates)
+        self.words = [dataclasses.replace(w, speaker=labels.get(w.id, w.speaker)) for w in self.words]  # type: ignore[arg-type]
+        tentative = self.paragraphs[-1].data.tentative if self.paragraphs else ()
+        for p in self.paragraphs:
+            p.remove()
+        self.paragraphs = []
+        self.palette = SpeakerPalette()  # colours follow the current labels' order
+        self._place(tuple(self.words), tentative)
+
+    def _place(self, confirmed: tuple[Word, ...], tentative: tuple[Word, ...]) -> None:
+        event = TranscriptEvent(0, 0.0, 0.0, confirmed, tentative)
         touched: set[int] = set()
         for w in event.confirmed:
             last = self.paragraphs[-1] if self.paragraphs else None
@@ -140,7 +170,7 @@ class TranscriptView(VerticalScroll):
             text = "".join(w.text for w in p.data.words).strip()
             if not text:
                 continue
-            label = f"SPEAKER_{p.data.speaker}: " if p.data.speaker is not None else ""
+            label = f"{p.data.speaker}: " if p.data.speaker is not None else ""
             out.append(label + text)
         return "\n\n".join(out)
 
@@ -186,6 +216,8 @@ class StatusBar(Static):
             t.append(f"  lag {ev.lag_s:.1f}s", style="bold red" if ev.lag_s > 2.0 else "")
             if ev.latency_s is not None:
                 t.append(f"  latency {ev.latency_s:.1f}s")
+            if ev.diarization_lag_s is not None:
+                t.append(f"  speakers lag {ev.diarization_lag_s:.1f}s", style="dim")
             if ev.wall_s > 0 and ev.processing_s is not None:
                 t.append(f"  RTF {ev.processing_s / max(ev.audio_s, 1e-6):.2f}", style="dim")
             dropped = ev.dropped_frames
