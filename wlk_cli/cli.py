@@ -90,11 +90,15 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-def _settings(preset: str | None, **overrides: Any) -> Any:
-    from wlk_cli.config import build_settings
+def _settings(preset: str | None, params: dict[str, Any]) -> Any:
+    """Settings from a preset and a command's parameters: those named like a setting override it."""
+    from dataclasses import fields
 
-    if "compute_device" in overrides:
-        overrides["device"] = overrides.pop("compute_device")
+    from wlk_cli.config import Settings, build_settings
+
+    names = {f.name for f in fields(Settings)} - {"device"}  # listen's --device is the input device
+    overrides = {k: v for k, v in params.items() if k in names}
+    overrides["device"] = params.get("compute_device")
     return build_settings(preset, overrides)
 
 
@@ -165,33 +169,7 @@ def file_cmd(
     try:
         if format not in ("auto", "jsonl", "text"):
             raise UsageError(f"format: {format!r} is not one of auto, jsonl, text")
-        settings = _settings(
-            preset,
-            model=model,
-            language=language,
-            task=task,
-            compute_device=compute_device,
-            compute_type=compute_type,
-            beam_size=beam_size,
-            threads=threads,
-            min_chunk_size=min_chunk_size,
-            buffer_trimming=buffer_trimming,
-            buffer_trimming_sec=buffer_trimming_sec,
-            confidence_validation=confidence_validation,
-            vad=vad,
-            vac_chunk_size=vac_chunk_size,
-            min_silence_ms=min_silence_ms,
-            speed=speed,
-            chunk_ms=chunk_ms,
-            formats=formats,
-            diarization=diarization,
-            diarization_latency=diarization_latency,
-            tau_active=tau_active,
-            rho_update=rho_update,
-            delta_new=delta_new,
-            max_speakers=max_speakers,
-            speaker_names=speaker_names,
-        )
+        settings = _settings(preset, locals())
         raw = None
         if raw_format is not None:
             from wlk_cli.audio.decode import RawSpec
@@ -254,32 +232,7 @@ def listen_cmd(
     if not debug:
         quiet_native_stderr()
     try:
-        settings = _settings(
-            preset,
-            model=model,
-            language=language,
-            task=task,
-            compute_device=compute_device,
-            compute_type=compute_type,
-            beam_size=beam_size,
-            threads=threads,
-            min_chunk_size=min_chunk_size,
-            buffer_trimming=buffer_trimming,
-            buffer_trimming_sec=buffer_trimming_sec,
-            confidence_validation=confidence_validation,
-            vad=vad,
-            vac_chunk_size=vac_chunk_size,
-            min_silence_ms=min_silence_ms,
-            chunk_ms=chunk_ms,
-            formats=formats,
-            diarization=diarization,
-            diarization_latency=diarization_latency,
-            tau_active=tau_active,
-            rho_update=rho_update,
-            delta_new=delta_new,
-            max_speakers=max_speakers,
-            speaker_names=speaker_names,
-        )
+        settings = _settings(preset, locals())
         out = OutputOptions(
             mode="jsonl" if no_tui else "auto",
             write_files=not no_files,
