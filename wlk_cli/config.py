@@ -12,7 +12,7 @@ import tomllib
 from wlk_cli.errors import UsageError
 
 PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
-FORMATS = ("srt", "vtt", "json", "txt")
+FORMATS = ("srt", "vtt", "json", "txt", "rttm")
 TASKS = ("transcribe", "translate")
 DEVICES = ("auto", "cpu", "cuda")
 COMPUTE_TYPES = ("auto", "default", "int8", "int8_float32", "int8_float16", "int16", "float16", "bfloat16", "float32")
@@ -73,7 +73,7 @@ class Settings:
     chunk_ms: int = 100
     """Size of each released audio chunk, as a microphone would deliver it."""
     formats: list[str] = field(default_factory=lambda: ["srt", "json"])
-    """Files to write next to the input (srt, vtt, json, txt)."""
+    """Files to write next to the input (srt, vtt, json, txt, rttm)."""
     diarization: bool = False
     """Label every confirmed word with a speaker (diart)."""
     diarization_latency: float = 5.0

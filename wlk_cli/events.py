@@ -86,6 +86,15 @@ class StatusEvent:
 
 
 @dataclass(frozen=True)
+class SpeakerTurn:
+    """A stretch of stream time the diarizer gave to one speaker."""
+
+    start: float
+    end: float
+    speaker: str
+
+
+@dataclass(frozen=True)
 class SpeakersEvent:
     """Diarization revised the speaker of words already emitted: ``updates`` holds (word id, new label)."""
 

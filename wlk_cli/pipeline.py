@@ -131,8 +131,11 @@ class Pipeline:
         """Take decided turns from the diarizer; report words whose speaker changed."""
         if self.attribution is None:
             return
+        decided_turns = []
         for turns, decided in batches:
-            self.attribution.add_turns(turns, decided)
+            decided_turns += self.attribution.add_turns(turns, decided)
+        if decided_turns:
+            self.sink.turns(decided_turns)
         updates = self.attribution.finish() if final else self.attribution.revisions()
         if updates:
             self.sink.speakers(SpeakersEvent(self._seq, self.feed.wall_now(), tuple(updates)))

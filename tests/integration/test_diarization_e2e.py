@@ -57,7 +57,7 @@ def test_words_get_speakers_and_files_carry_them(tmp_path: Path) -> None:
         "--output-dir",
         str(tmp_path),
         "--formats",
-        "srt,vtt,json",
+        "srt,vtt,json,rttm",
         timeout=600,
     )
     assert r.returncode == 0, r.stderr.decode()
@@ -85,6 +85,10 @@ def test_words_get_speakers_and_files_carry_them(tmp_path: Path) -> None:
     cues = parse_srt((tmp_path / "dialogue.srt").read_text())
     assert all(c.lines[0].startswith(("[S1] ", "[S2] ")) for c in cues)
     assert "<v S2>" in (tmp_path / "dialogue.vtt").read_text()
+    rttm = [line.split() for line in (tmp_path / "dialogue.rttm").read_text().splitlines()]
+    assert rttm and {x[7] for x in rttm} == {"S1", "S2"}
+    starts = [float(x[3]) for x in rttm]
+    assert starts == sorted(starts) and all(float(x[4]) > 0 for x in rttm)
 
 
 def test_speaker_names_rename_in_order(tmp_path: Path) -> None:

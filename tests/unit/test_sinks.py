@@ -3,6 +3,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import os
 from pathlib import Path
 
 from tests.fakes import sentence_stream
@@ -102,6 +103,9 @@ def test_file_sink_leaves_valid_files_at_every_moment(tmp_path: Path) -> None:
     doc = json.loads((tmp_path / "talk.json").read_text())
     assert doc["text"] == TEXT
     assert sorted(p.name for p in tmp_path.iterdir()) == ["talk.json", "talk.srt", "talk.txt", "talk.vtt"]
+    mask = os.umask(0)
+    os.umask(mask)
+    assert ((tmp_path / "talk.srt").stat().st_mode & 0o777) == 0o666 & ~mask  # like any file the user writes
 
 
 def test_jsonl_lines(golden) -> None:  # type: ignore[no-untyped-def]
@@ -165,3 +169,25 @@ def test_speaker_revisions_reach_files_and_jsonl(tmp_path: Path) -> None:
         "wall_s": 3.25,
         "updates": [{"id": 4, "speaker": "S2"}, {"id": 5, "speaker": "S2"}],
     }
+
+
+def test_rttm_merges_touching_turns(golden) -> None:  # type: ignore[no-untyped-def]
+    from wlk_cli.events import SpeakerTurn
+    from wlk_cli.sinks.files import render_rttm
+
+    turns = [
+        SpeakerTurn(0.5, 1.0, "S1"),
+        SpeakerTurn(1.0, 1.5, "S1"),
+        SpeakerTurn(1.5, 3.25, "S2"),
+        SpeakerTurn(4.0, 4.5, "S1"),
+        SpeakerTurn(4.5, 4.5, "S2"),
+    ]
+    text = render_rttm(turns, "my talk")
+    lines = [line.split() for line in text.splitlines()]
+    assert [(x[3], x[4], x[7]) for x in lines] == [
+        ("0.500", "1.000", "S1"),
+        ("1.500", "1.750", "S2"),
+        ("4.000", "0.500", "S1"),
+    ]
+    assert all(x[0] == "SPEAKER" and x[1] == "my_talk" and len(x) == 10 for x in lines)
+    golden("speakers.rttm", text)

@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Sequence
 
 from wlk_cli.diarization.diarizer import Turn
-from wlk_cli.events import Word
+from wlk_cli.events import SpeakerTurn, Word
 
 
 class SpeakerAttribution:
@@ -35,14 +35,17 @@ class SpeakerAttribution:
     def decided_until(self) -> float:
         return self._decided_until
 
-    def add_turns(self, turns: Sequence[Turn], decided_until: float | None = None) -> None:
+    def add_turns(self, turns: Sequence[Turn], decided_until: float | None = None) -> list[SpeakerTurn]:
+        """Take newly decided turns; returns them with their labels."""
+        labelled = []
         for t in sorted(turns, key=lambda t: t.start):
-            self.label(t.speaker)
+            labelled.append(SpeakerTurn(float(t.start), float(t.end), self.label(t.speaker)))
             self._turns.append(t)
         ends = [t.end for t in turns]
         self._decided_until = max(
             self._decided_until, decided_until if decided_until is not None else max(ends, default=0.0)
         )
+        return labelled
 
     def _best(self, word: Word) -> str | None:
         overlap: dict[int, float] = {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from wlk_cli.events import EndStats, SessionInfo, SpeakersEvent, StatusEvent, TranscriptEvent
+from wlk_cli.events import EndStats, SessionInfo, SpeakersEvent, SpeakerTurn, StatusEvent, TranscriptEvent
 
 
 class Sink(Protocol):
@@ -15,6 +15,8 @@ class Sink(Protocol):
     def status(self, event: StatusEvent) -> None: ...
 
     def speakers(self, event: SpeakersEvent) -> None: ...
+
+    def turns(self, turns: list[SpeakerTurn]) -> None: ...
 
     def end(self, stats: EndStats) -> None: ...
 
@@ -40,6 +42,10 @@ class SinkFanout:
     def speakers(self, event: SpeakersEvent) -> None:
         for s in self.sinks:
             s.speakers(event)
+
+    def turns(self, turns: list[SpeakerTurn]) -> None:
+        for s in self.sinks:
+            s.turns(turns)
 
     def end(self, stats: EndStats) -> None:
         for s in self.sinks:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from wlk_cli.events import EndStats, SessionInfo, SpeakersEvent, StatusEvent, TranscriptEvent, Word
+from wlk_cli.events import EndStats, SessionInfo, SpeakersEvent, SpeakerTurn, StatusEvent, TranscriptEvent, Word
 from wlk_cli.sinks import segments
 
 WRITE_EVERY_S = 1.0
@@ -97,11 +97,33 @@ def render_json(words: Sequence[Word], meta: dict[str, Any]) -> str:
     return json.dumps(doc, ensure_ascii=False, indent=1) + "\n"
 
 
+def render_rttm(turns: Sequence[SpeakerTurn], file_id: str) -> str:
+    """NIST RTTM: one SPEAKER line per turn, touching turns of one speaker merged."""
+    merged: list[list[Any]] = []
+    for t in sorted(turns, key=lambda t: t.start):
+        if merged and merged[-1][2] == t.speaker and t.start - merged[-1][1] <= 0.01:
+            merged[-1][1] = max(merged[-1][1], t.end)
+        else:
+            merged.append([t.start, t.end, t.speaker])
+    uri = "".join(c if c.isalnum() or c in "-_." else "_" for c in file_id) or "stream"
+    return "".join(f"SPEAKER {uri} 1 {s:.3f} {e - s:.3f} <NA> <NA> {spk} <NA> <NA>\n" for s, e, spk in merged if e > s)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_FILE_MODE = 0o666 & ~_umask()  # what open() would give: mkstemp's files are private (0600)
+
+
 def atomic_write(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
+        os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -116,7 +138,9 @@ class FileSink:
 
     def __init__(self, out_dir: Path, stem: str, formats: Sequence[str], model: str) -> None:
         self.paths = {fmt: out_dir / f"{stem}.{fmt}" for fmt in formats}
+        self.stem = stem
         self.words: list[Word] = []
+        self.speaker_turns: list[SpeakerTurn] = []
         self.meta: dict[str, Any] = {"language": None, "model": model, "duration": 0.0}
         self._dirty = False
         self._last_write = 0.0
@@ -135,6 +159,8 @@ class FileSink:
                 text = render_vtt(self.words)
             elif fmt == "txt":
                 text = render_txt(self.words)
+            elif fmt == "rttm":
+                text = render_rttm(self.speaker_turns, self.stem)
             else:
                 text = render_json(self.words, self.meta)
             atomic_write(path, text)
@@ -157,6 +183,11 @@ class FileSink:
 
     def status(self, event: StatusEvent) -> None:
         self.meta["duration"] = round(event.audio_s, 3)
+
+    def turns(self, turns: list[SpeakerTurn]) -> None:
+        with self._lock:
+            self.speaker_turns.extend(turns)
+            self._dirty = True
 
     def speakers(self, event: SpeakersEvent) -> None:
         with self._lock:

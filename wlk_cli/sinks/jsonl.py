@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import IO, Any
 
-from wlk_cli.events import EndStats, SessionInfo, SpeakersEvent, StatusEvent, TranscriptEvent
+from wlk_cli.events import EndStats, SessionInfo, SpeakersEvent, SpeakerTurn, StatusEvent, TranscriptEvent
 
 SCHEMA_VERSION = 1
 
@@ -35,6 +35,9 @@ class JsonlSink:
         self._write(event.to_dict())
 
     def status(self, event: StatusEvent) -> None:
+        pass
+
+    def turns(self, turns: list[SpeakerTurn]) -> None:
         pass
 
     def speakers(self, event: SpeakersEvent) -> None:

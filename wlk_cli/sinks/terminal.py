@@ -13,7 +13,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
-from wlk_cli.events import EndStats, SessionInfo, SpeakersEvent, StatusEvent, TranscriptEvent, Word
+from wlk_cli.events import EndStats, SessionInfo, SpeakersEvent, SpeakerTurn, StatusEvent, TranscriptEvent, Word
 from wlk_cli.policies.text import is_sentence_end
 
 SPEAKER_STYLES = ("cyan", "magenta", "green", "yellow", "blue", "red")
@@ -86,6 +86,9 @@ class TerminalSink:
         if self._live is not None:
             self._live.update(self._render(), refresh=True)
 
+    def turns(self, turns: list[SpeakerTurn]) -> None:
+        pass
+
     def speakers(self, event: SpeakersEvent) -> None:
         # lines already printed stay as they are; the line being spoken takes the new labels
         labels = dict(event.updates)
@@ -128,6 +131,9 @@ class ProgressSink:
         self._live.start()
 
     def transcript(self, event: TranscriptEvent) -> None:
+        pass
+
+    def turns(self, turns: list[SpeakerTurn]) -> None:
         pass
 
     def speakers(self, event: SpeakersEvent) -> None:

@@ -15,7 +15,7 @@ from textual.binding import Binding
 from textual.widgets import Footer
 
 from wlk_cli.errors import WlkError
-from wlk_cli.events import EndStats, SessionInfo, SpeakersEvent, StatusEvent, TranscriptEvent
+from wlk_cli.events import EndStats, SessionInfo, SpeakersEvent, SpeakerTurn, StatusEvent, TranscriptEvent
 from wlk_cli.sinks.base import Sink
 from wlk_cli.sinks.tui.messages import SessionEnded, SpeakersUpdate, StatusUpdate, TranscriptUpdate
 from wlk_cli.sinks.tui.widgets import StatusBar, TranscriptView
@@ -61,6 +61,9 @@ class TuiSink:
 
     def status(self, event: StatusEvent) -> None:
         self.app.post_message(StatusUpdate(event))
+
+    def turns(self, turns: list[SpeakerTurn]) -> None:
+        pass
 
     def speakers(self, event: SpeakersEvent) -> None:
         self.app.post_message(SpeakersUpdate(event))
