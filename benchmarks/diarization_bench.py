@@ -27,6 +27,9 @@ from pyannote.metrics.diarization import DiarizationErrorRate
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data"
+sys.path.insert(0, str(ROOT))
+
+from wlk_cli.sinks.jsonl import final_words  # noqa: E402
 
 
 def read_rttm(path: Path, uri: str | None = None) -> Annotation:
@@ -63,18 +66,6 @@ def run_wlk(wav: Path, out: Path, args: argparse.Namespace) -> list[dict]:  # ty
     if r.returncode != 0:
         raise SystemExit(f"wlk failed on {wav}: {r.stderr.strip()[-300:]}")
     return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
-
-
-def final_words(events: list[dict]) -> list[dict]:  # type: ignore[type-arg]
-    words: dict[int, dict] = {}  # type: ignore[type-arg]
-    for e in events:
-        if e["type"] == "transcript":
-            for w in e["confirmed"]:
-                words[w["id"]] = dict(w)
-        elif e["type"] == "speakers":
-            for u in e["updates"]:
-                words[u["id"]]["speaker"] = u["speaker"]
-    return [words[i] for i in sorted(words)]
 
 
 def dialogue(n_speakers: int, tmp: Path) -> tuple[Path, Annotation]:

@@ -12,6 +12,7 @@ import soundfile as sf
 from tests.formats import parse_srt
 from tests.helpers import clips, parse_jsonl, wlk
 from wlk_cli.diarization import models
+from wlk_cli.sinks.jsonl import final_words
 
 
 def dialogue(tmp_path: Path) -> tuple[Path, list[tuple[float, float, int]]]:
@@ -29,19 +30,6 @@ def dialogue(tmp_path: Path) -> tuple[Path, list[tuple[float, float, int]]]:
     path = tmp_path / "dialogue.wav"
     sf.write(path, np.concatenate(parts), 16000, subtype="PCM_16")
     return path, turns
-
-
-def final_words(events: list[dict]) -> list[dict]:  # type: ignore[type-arg]
-    words: dict[int, dict] = {}  # type: ignore[type-arg]
-    for e in events:
-        if e["type"] == "transcript":
-            for w in e["confirmed"]:
-                words[w["id"]] = dict(w)
-        elif e["type"] == "speakers":
-            for u in e["updates"]:
-                assert u["id"] in words, "a revision names a word that was emitted before"
-                words[u["id"]]["speaker"] = u["speaker"]
-    return [words[i] for i in sorted(words)]
 
 
 def test_words_get_speakers_and_files_carry_them(tmp_path: Path) -> None:

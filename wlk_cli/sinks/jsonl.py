@@ -45,3 +45,21 @@ class JsonlSink:
 
     def end(self, stats: EndStats) -> None:
         self._write({"type": "end", "stats": stats.to_dict()})
+
+
+def final_words(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Replay parsed JSON lines: every confirmed word, in order, with its latest speaker label.
+
+    Raises ValueError when a ``speakers`` line names a word that was not emitted before it.
+    """
+    words: dict[int, dict[str, Any]] = {}
+    for e in events:
+        if e["type"] == "transcript":
+            for w in e["confirmed"]:
+                words[w["id"]] = dict(w)
+        elif e["type"] == "speakers":
+            for u in e["updates"]:
+                if u["id"] not in words:
+                    raise ValueError(f"speakers line names word {u['id']}, which was not emitted before it")
+                words[u["id"]]["speaker"] = u["speaker"]
+    return [words[i] for i in sorted(words)]
