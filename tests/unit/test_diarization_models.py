@@ -107,3 +107,19 @@ def test_bad_model_files_are_one_clear_error(tmp_path: Path) -> None:
         load_segmentation(wrong)
     with pytest.raises(ModelError, match="not a CAM"):
         load_campplus(wrong)
+
+
+def test_a_checkpoint_cannot_run_code_when_loaded(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self) -> tuple[object, tuple[str]]:
+            import os
+
+            return (os.system, (f"touch {marker}",))
+
+    evil = tmp_path / "evil.pt"
+    torch.save({"state_dict": {"x": torch.zeros(1)}, "hyper_parameters": Payload()}, evil)
+    with pytest.raises(ModelError, match="not a pyannote segmentation"):
+        load_segmentation(evil)
+    assert not marker.exists()

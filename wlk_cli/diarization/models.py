@@ -49,13 +49,25 @@ class _Opaque:
         self.state = state
 
 
+_REAL = {
+    ("collections", "OrderedDict"),
+    ("torch._utils", "_rebuild_tensor_v2"),
+    ("torch._utils", "_rebuild_parameter"),
+    ("torch._utils", "_rebuild_parameter_with_state"),
+    ("torch", "Size"),
+    ("torch.torch_version", "TorchVersion"),
+}
+
+
 class _LenientUnpickler(pickle.Unpickler):
-    """Lightning checkpoints pickle pyannote/lightning objects next to the weights: stand them in."""
+    """Lightning checkpoints pickle pyannote/lightning objects next to the weights. Only tensors, dicts and
+    dtypes are rebuilt for real; every other class or function is stood in by an inert object, so loading a
+    checkpoint (the user may name any file) never runs code from it."""
 
     def find_class(self, module: str, name: str) -> Any:
-        if module.startswith(("pyannote", "pytorch_lightning", "lightning", "omegaconf")):
-            return type(name, (_Opaque,), {"__module__": module})
-        return super().find_class(module, name)
+        if (module, name) in _REAL or (module == "torch" and isinstance(getattr(torch, name, None), torch.dtype)):
+            return super().find_class(module, name)
+        return type(name, (_Opaque,), {"__module__": module})
 
 
 _lenient = types.ModuleType("wlk_lenient_pickle")
@@ -187,10 +199,21 @@ def _load_weights(model: nn.Module, path: Path, kind: str, rename: Any = None) -
     state = ckpt.get("state_dict", ckpt)
     if rename is not None:
         state = {rename(k): v for k, v in state.items()}
+    if not isinstance(state, dict):
+        raise ModelError(f"{path}: not a {kind} checkpoint (no weights in it)")
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    if missing or unexpected:
+        raise ModelError(
+            f"{path}: not a {kind} checkpoint ({len(missing)} of its {len(expected)} weights missing, "
+            f"{len(unexpected)} unknown)"
+        )
     try:
         model.load_state_dict(state, strict=True)
     except (RuntimeError, KeyError) as e:
-        raise ModelError(f"{path}: not a {kind} checkpoint ({str(e)[:100]})") from None
+        first = " ".join(str(e).split())[:100]
+        raise ModelError(f"{path}: not a {kind} checkpoint ({first})") from None
     return model.eval()
 
 
