@@ -72,18 +72,7 @@ def build_diarization(settings: Settings, ring: Any) -> tuple[Any, Any]:
     from wlk_cli.diarization.diarizer import DiarizationOptions, StreamingDiarizer
     from wlk_cli.diarization.worker import DiarizationWorker
 
-    diarizer = StreamingDiarizer(
-        DiarizationOptions(
-            latency=settings.diarization_latency,
-            tau_active=settings.tau_active,
-            rho_update=settings.rho_update,
-            delta_new=settings.delta_new,
-            max_speakers=settings.max_speakers,
-            num_speakers=settings.num_speakers or None,
-            segmentation_model=settings.segmentation_model,
-            embedding_model=settings.embedding_model,
-        )
-    )
+    diarizer = StreamingDiarizer(DiarizationOptions.from_settings(settings))
     return DiarizationWorker(ring, diarizer), SpeakerAttribution(settings.speaker_names)
 
 

