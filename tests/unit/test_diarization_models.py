@@ -123,3 +123,10 @@ def test_a_checkpoint_cannot_run_code_when_loaded(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="not a pyannote segmentation"):
         load_segmentation(evil)
     assert not marker.exists()
+
+
+def test_a_checkpoint_without_a_weight_dict_is_one_clear_error(tmp_path: Path) -> None:
+    odd = tmp_path / "list.pt"
+    torch.save({"state_dict": [1, 2]}, odd)
+    with pytest.raises(ModelError, match="no weights in it"):
+        load_campplus(odd)

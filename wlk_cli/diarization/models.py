@@ -197,10 +197,10 @@ class PyanNet(nn.Module):
 def _load_weights(model: nn.Module, path: Path, kind: str, rename: Any = None) -> Any:
     ckpt = load_checkpoint(path)
     state = ckpt.get("state_dict", ckpt)
-    if rename is not None:
-        state = {rename(k): v for k, v in state.items()}
     if not isinstance(state, dict):
         raise ModelError(f"{path}: not a {kind} checkpoint (no weights in it)")
+    if rename is not None:
+        state = {rename(k): v for k, v in state.items()}
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
