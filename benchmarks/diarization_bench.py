@@ -35,6 +35,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data"
 sys.path.insert(0, str(ROOT))
 
+from report import emit  # noqa: E402  (benchmarks/report.py)
+
 from wlk_cli.sinks.jsonl import final_words  # noqa: E402
 
 
@@ -162,11 +164,7 @@ def main() -> None:
                     float(DiarizationErrorRate(collar=0.0, skip_overlap=False)(whole, hyp, uem=uem)), 4
                 )
                 res[f"dialogue{n}_word_speaker_accuracy"] = round(word_accuracy(final_words(events), ref, hyp), 4)
-    line = json.dumps(res)
-    print(line)
-    if args.out:
-        with open(args.out, "a") as f:
-            f.write(line + "\n")
+    emit(res, args.out)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from report import emit  # noqa: E402  (benchmarks/report.py)
+
 from tests import pulse  # noqa: E402  (the same sound server the tests use)
 
 
@@ -113,11 +115,7 @@ def main() -> None:
         "ratio_of_means": round(statistics.mean(tui_lat) / statistics.mean(file_lat), 3),
         "listen_dropped_frames": drops,
     }
-    line = json.dumps(res)
-    print(line)
-    if a.out:
-        with open(a.out, "a") as fh:
-            fh.write(line + "\n")
+    emit(res, a.out)
 
 
 if __name__ == "__main__":

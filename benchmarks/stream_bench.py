@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import psutil
+from report import emit
 
 
 def normalize(text: str) -> list[str]:
@@ -169,11 +170,7 @@ def main() -> None:
             out["wer_gap_points"] = round(100 * (float(out["wer"]) - float(out["wer_offline_beam5"])), 2)
         out.update(res)
         out["hypothesis"] = text
-    line = json.dumps(out)
-    print(line)
-    if a.out:
-        with open(a.out, "a") as f:
-            f.write(line + "\n")
+    emit(out, a.out)
 
 
 if __name__ == "__main__":

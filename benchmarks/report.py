@@ -1,0 +1,14 @@
+"""One result line: printed, and appended to a JSON-lines file when one is named."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+def emit(result: dict[str, Any], out: str | None) -> None:
+    line = json.dumps(result)
+    print(line)
+    if out:
+        with open(out, "a") as f:
+            f.write(line + "\n")
