@@ -122,6 +122,7 @@ def run_stream(wav: str, model: str, speed: float, extra: list[str]) -> dict[str
         "peak_rss_mb": round(max((r for _, r in rss), default=0) / 2**20, 1),
         "rss_growth_min2_to_end_mb": round((max(minute2) - minute2[0]) / 2**20, 1) if minute2 else None,
         "wlk_stats": end,
+        "events": lines,
     }
 
 
@@ -155,6 +156,7 @@ def main() -> None:
             wav, ref = repeat_wav(a.wav, ref, a.repeat_minutes, tmp)
         res = run_stream(wav, a.model, a.speed, a.extra)
         text = str(res.pop("text"))
+        res.pop("events")
         out: dict[str, object] = {
             "date": datetime.datetime.now().isoformat(timespec="seconds"),
             "machine": f"{platform.node()} {platform.machine()} {psutil.cpu_count()} cpu",

@@ -42,9 +42,28 @@ ListenDevice = Annotated[
     Optional[str], _opt("Compute device: auto, cpu or cuda. [default: auto]", ASR, "--compute-device")
 ]
 ComputeType = Annotated[Optional[str], _opt("CTranslate2 compute type. [default: auto]", ASR)]
-BeamSize = Annotated[Optional[int], _opt("Beam size (1 = greedy). [default: 1]", ASR)]
+BeamSize = Annotated[Optional[int], _opt("Beam size (1 = greedy). [default: 1]", ASR, "--beam-size", "--beams")]
+Policy = Annotated[
+    Optional[str], _opt("local-agreement or simulstreaming (AlignAtt). [default: local-agreement]", STREAM)
+]
+SIM = "SimulStreaming"
+FrameThreshold = Annotated[
+    Optional[int], _opt("Hold tokens attending this many 20 ms frames from the end. [default: 25]", SIM)
+]
+AudioMaxLen = Annotated[Optional[float], _opt("Seconds of audio the buffer holds. [default: 30]", SIM)]
+AudioMinLen = Annotated[Optional[float], _opt("Seconds of audio before the first pass. [default: 0]", SIM)]
+InitPrompt = Annotated[Optional[str], _opt("Text that starts the context (trimmed like the rest).", SIM)]
+StaticPrompt = Annotated[Optional[str], _opt("Text that always prompts the decoder, never trimmed.", SIM)]
+MaxContext = Annotated[Optional[int], _opt("Tokens of earlier text in the prompt. [default: 100]", SIM)]
+NeverFire = Annotated[
+    Optional[bool],
+    _opt("Decode each pass's last word again with more audio before keeping it.", SIM, "--never-fire/--fire"),
+]
 Threads = Annotated[Optional[int], _opt("CPU threads for the model (0 = auto). [default: 0]", ASR)]
-MinChunk = Annotated[Optional[float], _opt("Seconds of new audio between iterations. [default: 0.6]", STREAM)]
+MinChunk = Annotated[
+    Optional[float],
+    _opt("Seconds of new audio between iterations. [default: 0.6 local-agreement, 0.2 simulstreaming]", STREAM),
+]
 Trimming = Annotated[Optional[str], _opt("segment or sentence. [default: segment]", STREAM)]
 TrimmingSec = Annotated[Optional[float], _opt("Trim the buffer past this many seconds. [default: 15]", STREAM)]
 ConfVal = Annotated[
@@ -134,6 +153,14 @@ def file_cmd(
     compute_type: ComputeType = None,
     beam_size: BeamSize = None,
     threads: Threads = None,
+    policy: Policy = None,
+    frame_threshold: FrameThreshold = None,
+    audio_max_len: AudioMaxLen = None,
+    audio_min_len: AudioMinLen = None,
+    init_prompt: InitPrompt = None,
+    static_init_prompt: StaticPrompt = None,
+    max_context_tokens: MaxContext = None,
+    never_fire: NeverFire = None,
     min_chunk_size: MinChunk = None,
     buffer_trimming: Trimming = None,
     buffer_trimming_sec: TrimmingSec = None,
@@ -209,6 +236,14 @@ def listen_cmd(
     compute_type: ComputeType = None,
     beam_size: BeamSize = None,
     threads: Threads = None,
+    policy: Policy = None,
+    frame_threshold: FrameThreshold = None,
+    audio_max_len: AudioMaxLen = None,
+    audio_min_len: AudioMinLen = None,
+    init_prompt: InitPrompt = None,
+    static_init_prompt: StaticPrompt = None,
+    max_context_tokens: MaxContext = None,
+    never_fire: NeverFire = None,
     min_chunk_size: MinChunk = None,
     buffer_trimming: Trimming = None,
     buffer_trimming_sec: TrimmingSec = None,

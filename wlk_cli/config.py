@@ -17,7 +17,8 @@ TASKS = ("transcribe", "translate")
 DEVICES = ("auto", "cpu", "cuda")
 COMPUTE_TYPES = ("auto", "default", "int8", "int8_float32", "int8_float16", "int16", "float16", "bfloat16", "float32")
 TRIMMING = ("segment", "sentence")
-POLICIES = ("local-agreement",)
+POLICIES = ("local-agreement", "simulstreaming")
+POLICY_CHUNK_S = {"local-agreement": 0.6, "simulstreaming": 0.2}
 
 
 def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
@@ -50,9 +51,9 @@ class Settings:
     threads: int = 0
     """CPU threads for the model; 0 picks what is fastest for the model size."""
     policy: str = "local-agreement"
-    """Streaming policy."""
-    min_chunk_size: float = 0.6
-    """Seconds of new audio between two policy iterations."""
+    """Streaming policy: local-agreement or simulstreaming (AlignAtt)."""
+    min_chunk_size: float = 0.0
+    """Seconds of new audio between two policy iterations; 0 = the policy's own (see ``chunk_s``)."""
     buffer_trimming: str = "segment"
     """Trim the audio buffer at a completed segment or sentence."""
     buffer_trimming_sec: float = 15.0
@@ -60,6 +61,20 @@ class Settings:
     confidence_validation: bool = False
     """Commit a word at once when its probability is above confidence_threshold."""
     confidence_threshold: float = 0.95
+    frame_threshold: int = 25
+    """simulstreaming: hold a token back when it attends within this many 20 ms frames of the audio's end."""
+    audio_max_len: float = 30.0
+    """simulstreaming: seconds of audio the buffer holds; older audio's words move into the text context."""
+    audio_min_len: float = 0.0
+    """simulstreaming: seconds of audio before the first decoding pass."""
+    init_prompt: str = ""
+    """simulstreaming: text that starts the context (it is trimmed like the rest of the context)."""
+    static_init_prompt: str = ""
+    """simulstreaming: text that always prompts the decoder, never trimmed."""
+    max_context_tokens: int = 100
+    """simulstreaming: at most this many tokens of earlier text prompt the decoder."""
+    never_fire: bool = False
+    """simulstreaming: drop the last word of each pass and decode it again with more audio."""
     vad: bool = True
     """Use Silero VAD: skip silence, end utterances on pauses."""
     vac_chunk_size: float = 0.04
@@ -107,9 +122,18 @@ class Settings:
             raise UsageError("language: must not be empty")
         _range("beam_size", self.beam_size, 1, 20)
         _range("threads", self.threads, 0, 256)
-        _range("min_chunk_size", self.min_chunk_size, 0.05, 30.0)
+        if self.min_chunk_size != 0:
+            _range("min_chunk_size", self.min_chunk_size, 0.05, 30.0)
         _range("buffer_trimming_sec", self.buffer_trimming_sec, 2.0, 30.0)
         _range("confidence_threshold", self.confidence_threshold, 0.0, 1.0)
+        _range("frame_threshold", self.frame_threshold, 1, 1500)
+        _range("audio_max_len", self.audio_max_len, 1.0, 30.0)
+        if self.audio_max_len <= self.chunk_s:
+            raise UsageError(
+                f"audio_max_len: {self.audio_max_len} s must be longer than min_chunk_size ({self.chunk_s} s)"
+            )
+        _range("audio_min_len", self.audio_min_len, 0.0, self.audio_max_len)
+        _range("max_context_tokens", self.max_context_tokens, 0, 223)
         _range("vac_chunk_size", self.vac_chunk_size, 0.032, 2.0)
         _range("vad_threshold", self.vad_threshold, 0.0, 1.0, lo_open=True)
         _range("min_silence_ms", self.min_silence_ms, 50, 10000)
@@ -127,8 +151,16 @@ class Settings:
         _range("num_speakers", self.num_speakers, 0, 100)
         return self
 
+    @property
+    def chunk_s(self) -> float:
+        """min_chunk_size, or the policy's default: 0.6 s for local-agreement (each iteration re-decodes the
+        whole buffer), 0.2 s for simulstreaming (a word is let out at the first iteration after its audio)."""
+        if self.min_chunk_size:
+            return self.min_chunk_size
+        return POLICY_CHUNK_S[self.policy]
+
     def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return {**dataclasses.asdict(self), "min_chunk_size": self.chunk_s}
 
 
 _FIELD_TYPES: dict[str, type] = {
@@ -145,6 +177,13 @@ _FIELD_TYPES: dict[str, type] = {
     "buffer_trimming_sec": float,
     "confidence_validation": bool,
     "confidence_threshold": float,
+    "frame_threshold": int,
+    "audio_max_len": float,
+    "audio_min_len": float,
+    "init_prompt": str,
+    "static_init_prompt": str,
+    "max_context_tokens": int,
+    "never_fire": bool,
     "vad": bool,
     "vac_chunk_size": float,
     "vad_threshold": float,

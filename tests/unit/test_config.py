@@ -52,7 +52,7 @@ def test_bad_toml_and_unknown_name() -> None:
         ("chunk_ms", 0),
         ("chunk_ms", 100000),
         ("beam_size", 0),
-        ("min_chunk_size", 0.0),
+        ("min_chunk_size", 0.01),
         ("task", "summarize"),
         ("formats", "srt,docx"),
         ("vac_chunk_size", 0.001),

@@ -2,7 +2,9 @@
 
 Each call encodes only the audio it is given plus one second of silence, instead of Whisper's fixed
 30 s window: on a CPU the encoder then costs in proportion to the buffer, not 30 s every call.
-Word timings come from CTranslate2's cross-attention alignment (faster-whisper's ``find_alignment``).
+Word timings come from CTranslate2's cross-attention alignment (faster-whisper's ``find_alignment``), or,
+for a model directory whose config.json names no alignment heads, from each segment's span shared out
+by characters.
 """
 
 from __future__ import annotations
@@ -39,6 +41,26 @@ class BackendOptions:
     threads: int = 0
 
 
+@dataclass(frozen=True)
+class EncodedAudio:
+    features: np.ndarray
+    """Encoder output, (frames, d_model): one frame per 20 ms."""
+    content_frames: int
+    """Frames that hold the audio; the rest is the silence padded after it."""
+    language: str
+
+
+def _has_alignment_heads(model_dir: Any) -> bool:
+    """Whether config.json names the cross-attention heads that time words (older conversions do not)."""
+    import json
+
+    try:
+        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and bool(config.get("alignment_heads"))
+
+
 def _pick_device(device: str) -> str:
     if device != "auto":
         return device
@@ -56,6 +78,7 @@ class FasterWhisperBackend:
     def __init__(self, opts: BackendOptions) -> None:
         self.opts = opts
         path = resolve_model(opts.model)
+        self.model_dir = path
         self.name = opts.model
         self.device = _pick_device(opts.device)
         self.compute_type = opts.compute_type
@@ -63,6 +86,7 @@ class FasterWhisperBackend:
             self.compute_type = "float16" if self.device == "cuda" else "int8"
         # Small decoders lose more to thread hand-offs than they gain: one thread is faster for tiny.
         threads = opts.threads or (1 if "tiny" in str(path) or "tiny" in opts.model else 2)
+        self.threads = threads
         from faster_whisper import WhisperModel
 
         try:
@@ -70,6 +94,7 @@ class FasterWhisperBackend:
         except (RuntimeError, ValueError, OSError) as e:
             raise ModelError(f"cannot load model {opts.model!r} on {self.device}: {str(e).splitlines()[0]}") from None
         self._ct2: Any = self._fw.model
+        self.has_alignment_heads = _has_alignment_heads(path)
         self.multilingual: bool = bool(self._ct2.is_multilingual)
         self._languages: set[str] = set(self._fw.supported_languages)
         self._fixed_language: str | None = self._check_language(opts.language)
@@ -109,9 +134,9 @@ class FasterWhisperBackend:
             self._tokenizers[language] = tok
         return tok
 
-    def _features(self, audio: np.ndarray) -> tuple[np.ndarray, int]:
+    def _features(self, audio: np.ndarray, pad_frames: int = _PAD_FRAMES) -> tuple[np.ndarray, int]:
         content = min(int(math.ceil(audio.size / _HOP)), _MAX_FRAMES)
-        frames = min(_MAX_FRAMES, int(math.ceil((content + _PAD_FRAMES) / 100.0)) * 100)
+        frames = min(_MAX_FRAMES, int(math.ceil((content + pad_frames) / 100.0)) * 100)
         padded = np.zeros(frames * _HOP - _HOP, dtype=np.float32)
         n = min(audio.size, padded.size)
         padded[:n] = audio[:n]
@@ -133,6 +158,19 @@ class FasterWhisperBackend:
         if prob >= _LANG_LOCK_PROB or duration >= _LANG_LOCK_S:
             self._detected, self.language_prob, self._locked = lang, float(prob), True
         return lang
+
+    def encode(self, audio: np.ndarray, pad_s: float = _PAD_FRAMES / _FRAMES_PER_S) -> EncodedAudio:
+        """Run only the encoder (for a policy that decodes itself); detects the language as transcribe does."""
+        import ctranslate2
+
+        feats, content_frames = self._features(audio, int(pad_s * _FRAMES_PER_S))
+        encoded = self._ct2.encode(ctranslate2.StorageView.from_array(feats[None]), to_cpu=True)
+        language = self._fixed_language or self._detect(encoded, audio.size / SAMPLE_RATE)
+        return EncodedAudio(np.asarray(encoded, dtype=np.float32)[0], (content_frames + 1) // 2, language)
+
+    def tokenizer(self, language: str) -> Any:
+        """faster-whisper's tokenizer for this model, task and language."""
+        return self._tokenizer(language)
 
     def transcribe(self, audio: np.ndarray, prompt: str = "") -> AsrResult:
         import ctranslate2
@@ -174,7 +212,10 @@ class FasterWhisperBackend:
         text_tokens = [t for _, _, seg in spans for t in seg]
         if not text_tokens:
             return out
-        alignment = self._fw.find_alignment(tok, [text_tokens], encoded, content_frames)[0]
+        if self.has_alignment_heads:
+            alignment = self._fw.find_alignment(tok, [text_tokens], encoded, content_frames)[0]
+        else:
+            alignment = self._spread(tok, spans, duration, avg_logprob)
         merge_punctuations(alignment, _PREPEND, _APPEND)
         k = 0
         for start, end, seg_tokens in spans:
@@ -190,6 +231,21 @@ class FasterWhisperBackend:
                     words.append(AsrWord(w_start, w_end, a["word"], float(a["probability"])))
             if words:
                 out.segments.append(AsrSegment(start, end, tuple(words)))
+        return out
+
+    @staticmethod
+    def _spread(tok: Any, spans: list[tuple[float, float, list[int]]], duration: float, logprob: float) -> list[Any]:
+        """Word timings without alignment heads: each segment's time shared out by characters."""
+        out: list[dict[str, Any]] = []
+        for start, end, seg_tokens in spans:
+            words, groups = tok.split_to_word_tokens(seg_tokens)
+            end = min(end, duration)
+            total = sum(len(w) for w in words) or 1
+            t = start
+            for w, g in zip(words, groups):
+                step = (end - start) * len(w) / total
+                out.append({"word": w, "tokens": g, "start": t, "end": t + step, "probability": math.exp(logprob)})
+                t += step
         return out
 
     @staticmethod

@@ -7,6 +7,7 @@ from typing import Protocol
 
 import numpy as np
 
+from wlk_cli.audio import SAMPLE_RATE
 from wlk_cli.events import Word
 
 
@@ -49,3 +50,33 @@ class StreamingPolicy(Protocol):
     def transcribed_until(self) -> float:
         """Stream time up to which audio has been through the model."""
         ...
+
+
+class AudioBuffer:
+    """The uncommitted audio of a policy, with the stream time of its first sample.
+
+    Audio lost upstream becomes silence (stream times stay true); audio that overlaps what is held is
+    cut to its new part.
+    """
+
+    def __init__(self) -> None:
+        self._audio = np.zeros(0, dtype=np.float32)
+        self._offset = 0.0  # stream time of self._audio[0]
+        self._new_samples = 0  # inserted since the last iteration
+
+    @property
+    def buffer_duration(self) -> float:
+        return self._audio.size / SAMPLE_RATE
+
+    def insert_audio(self, audio: np.ndarray, start: float) -> None:
+        if self._audio.size == 0:
+            self._offset = start
+        else:
+            gap = int(round((start - self._offset) * SAMPLE_RATE)) - self._audio.size
+            if gap > 0:
+                audio = np.concatenate([np.zeros(gap, dtype=np.float32), audio])
+            elif gap < 0:
+                audio = audio[-gap:]
+        if audio.size:
+            self._audio = np.concatenate([self._audio, audio.astype(np.float32, copy=False)])
+            self._new_samples += audio.size

@@ -16,7 +16,7 @@ import numpy as np
 from wlk_cli.asr.base import AsrBackend, AsrResult
 from wlk_cli.audio import SAMPLE_RATE
 from wlk_cli.events import Word
-from wlk_cli.policies.base import PolicyUpdate
+from wlk_cli.policies.base import AudioBuffer, PolicyUpdate
 from wlk_cli.policies.text import cut_collapsed, cut_repetition, is_sentence_end, norm, overlap_ngram, repeats_tail
 
 PROMPT_CHARS = 200
@@ -33,15 +33,13 @@ class LocalAgreementOptions:
     confidence_threshold: float = 0.95
 
 
-class LocalAgreementPolicy:
+class LocalAgreementPolicy(AudioBuffer):
     """A :class:`~wlk_cli.policies.base.StreamingPolicy` implementing LocalAgreement-2."""
 
     def __init__(self, asr: AsrBackend, opts: LocalAgreementOptions | None = None) -> None:
         self.asr = asr
         self.opts = opts or LocalAgreementOptions()
-        self._audio = np.zeros(0, dtype=np.float32)
-        self._offset = 0.0  # stream time of self._audio[0]
-        self._new_samples = 0  # inserted since the last iteration
+        super().__init__()
         self._previous: list[Word] = []  # uncommitted tail of the previous hypothesis
         self._committed: deque[Word] = deque(maxlen=64)  # newest committed words (prompt, dedupe)
         self._last_end = 0.0  # end of the newest committed word
@@ -52,23 +50,6 @@ class LocalAgreementPolicy:
     @property
     def transcribed_until(self) -> float:
         return self._transcribed_until
-
-    @property
-    def buffer_duration(self) -> float:
-        return self._audio.size / SAMPLE_RATE
-
-    def insert_audio(self, audio: np.ndarray, start: float) -> None:
-        if self._audio.size == 0:
-            self._offset = start
-        else:
-            gap = int(round((start - self._offset) * SAMPLE_RATE)) - self._audio.size
-            if gap > 0:  # audio was lost upstream: keep stream times true with silence
-                audio = np.concatenate([np.zeros(gap, dtype=np.float32), audio])
-            elif gap < 0:  # overlap with what is held: keep only the new part
-                audio = audio[-gap:]
-        if audio.size:
-            self._audio = np.concatenate([self._audio, audio.astype(np.float32, copy=False)])
-            self._new_samples += audio.size
 
     def ready(self) -> bool:
         return self._new_samples >= self.opts.min_chunk_size * SAMPLE_RATE

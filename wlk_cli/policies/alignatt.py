@@ -1,0 +1,270 @@
+"""AlignAtt (Papi et al.; SimulStreaming): decode token by token while the attention stays behind the audio.
+
+After each token, the decoder's cross-attention on the alignment heads says which audio frame the token
+came from. Each head's attention is standardised per frame over the tokens of this pass (as Whisper's
+word alignment does), median-filtered over frames (width 7) and averaged over heads; its argmax is the
+most attended frame. A token whose most attended frame lies within ``frame_threshold`` frames of the
+end of the audio is not emitted: it may be a word still being spoken. Greedy decoding is beam search
+with one beam; with more beams the best beam decides when to stop and the tokens emitted are its path.
+
+Guards: a token budget per second of audio, a stop when the tokens loop (an n-gram repeated back to
+back), and a discarded pass when the attention jumps far back (the alignment has failed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import torch
+import torch.nn.functional as F
+
+MEDIAN_WIDTH = 7
+FRAME_S = 0.02  # one encoder frame
+
+
+class IncrementalDecoder(Protocol):
+    """What AlignAtt needs of a Whisper decoder (``TorchWhisper`` is one)."""
+
+    def start(self, audio_features: torch.Tensor, batch: int = 1) -> Any: ...
+
+    def decode(
+        self, tokens: torch.Tensor, state: Any, positions: list[int] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, Any]: ...
+
+
+@dataclass(frozen=True)
+class AlignAttConfig:
+    frame_threshold: int = 25
+    """Stop when the most attended frame is this close (frames of 20 ms) to the end of the audio."""
+    end_threshold: int = 4
+    """The same at the end of an utterance: all audio is there, only the very end is held back."""
+    beams: int = 1
+    rewind_threshold: int = 200
+    """Attention jumping back more than this many frames discards the pass."""
+    jump_back: int = 50
+    """Within a pass, a token attending this far behind the token before it ends the pass there: the
+    decoder has begun to say again what it said (kept: the tokens before the jump)."""
+    tokens_per_s: float = 12.0
+    """Token budget per second of audio in the buffer (plus 10): a runaway decoder stops here."""
+    no_speech_threshold: float = 0.6
+
+
+@dataclass
+class Decoded:
+    """One pass: the tokens to emit (never more than the pass produced), and why it stopped."""
+
+    tokens: list[int] = field(default_factory=list)
+    frames: list[int] = field(default_factory=list)
+    """Most attended frame of each token (the stopping rule's)."""
+    onsets: list[int] = field(default_factory=list)
+    """Where each token's attention peak begins (its timing)."""
+    logprobs: list[float] = field(default_factory=list)
+    reason: str = "eot"
+    """eot, frame (held back at the audio's end), budget, loop, rewind (nothing kept), jump (the tokens
+    before a jump back within the pass), no-speech, context."""
+    next_token: int | None = None
+    """The token held back by the frame rule (it tells whether the last word is complete)."""
+    last_frame: int = 0
+
+
+def median_filter(x: torch.Tensor, width: int = MEDIAN_WIDTH) -> torch.Tensor:
+    """Median over a sliding window of the last dimension, reflect-padded (Whisper's timing filter)."""
+    pad = width // 2
+    if x.shape[-1] <= pad:
+        return x
+    shape = x.shape
+    y = F.pad(x.reshape(-1, 1, shape[-1]), (pad, pad), mode="reflect")
+    return y.unfold(-1, width, 1).median(dim=-1).values.reshape(shape)
+
+
+@dataclass
+class AttentionStats:
+    """Per (beam, head, frame) running sums over the rows (tokens) of one pass, to standardise each frame."""
+
+    s1: torch.Tensor
+    s2: torch.Tensor
+    n: int
+
+    @classmethod
+    def of(cls, rows: torch.Tensor) -> AttentionStats:
+        """rows: (beams, heads, tokens, frames)."""
+        return cls(rows.sum(dim=2), (rows * rows).sum(dim=2), int(rows.shape[2]))
+
+    def add(self, row: torch.Tensor) -> None:
+        """row: (beams, heads, frames)."""
+        self.s1 = self.s1 + row
+        self.s2 = self.s2 + row * row
+        self.n += 1
+
+    def select(self, index: torch.Tensor) -> None:
+        self.s1 = self.s1.index_select(0, index)
+        self.s2 = self.s2.index_select(0, index)
+
+    def curve(self, row: torch.Tensor) -> torch.Tensor:
+        """(beams, frames): ``row`` (beams, heads, frames) standardised with these sums, filtered, head-averaged."""
+        mean = self.s1 / self.n
+        std = (self.s2 / self.n - mean * mean).clamp_min(0.0).sqrt()
+        z = (row - mean) / (std + 1e-6)
+        return median_filter(z).mean(dim=1)
+
+    def most_attended(self, row: torch.Tensor) -> torch.Tensor:
+        """(beams,) most attended frame of ``row``."""
+        return self.curve(row).argmax(dim=-1)
+
+
+def onset(curve: torch.Tensor, peak: int) -> int:
+    """Where the attention peak at ``peak`` begins: the first frame of the run before it that stays
+    above half the peak's height over the curve's median (a token's onset comes before its peak)."""
+    c = curve - curve.median()
+    half = float(c[peak]) / 2
+    f = peak
+    while f > 0 and float(c[f - 1]) >= half:
+        f -= 1
+    return f
+
+
+def loop_cut(tokens: list[int], fixed: int) -> int:
+    """Length to keep when ``tokens`` ends in a loop, else ``len(tokens)``; never below ``fixed``.
+
+    An n-gram repeated back to back 4 times (n <= 2), 3 times (n == 3) or twice (n >= 4: a phrase said
+    again, Whisper's usual hallucination) is a loop; its first occurrence is kept.
+    """
+    size = len(tokens)
+    for n in range(1, 17):
+        reps = 4 if n <= 2 else 3 if n == 3 else 2
+        if n * reps > size:
+            continue
+        gram = tokens[size - n :]
+        if all(tokens[size - (r + 1) * n : size - r * n] == gram for r in range(1, reps)):
+            return max(fixed, size - (reps - 1) * n)
+    return size
+
+
+class AlignAtt:
+    """Runs AlignAtt passes with a decoder; knows the tokenizer's special ids, not the audio buffer."""
+
+    def __init__(
+        self,
+        model: IncrementalDecoder,
+        config: AlignAttConfig,
+        *,
+        eot: int,
+        suppress: torch.Tensor,
+        blank: list[int],
+        no_speech: int | None,
+        max_tokens: int,
+    ) -> None:
+        self.model = model
+        self.cfg = config
+        self.eot = eot
+        self.suppress = suppress  # bool (vocab,): never emitted
+        self.first_suppress = suppress.clone()  # the first token of an utterance is not blank or eot either
+        self.first_suppress[blank + [eot]] = True
+        self.no_speech = no_speech
+        self.max_tokens = max_tokens
+
+    def run(
+        self,
+        features: torch.Tensor,
+        content_frames: int,
+        prompt: list[int],
+        aligned_from: int,
+        committed: list[int],
+        budget: int,
+        last_frame: int,
+        is_last: bool,
+    ) -> Decoded:
+        """Decode after ``prompt`` (which ends with the tokens ``committed`` so far on this audio).
+
+        ``aligned_from`` is the prompt index of the start-of-transcript token: rows from there on are
+        the tokens of this audio, whose attention standardises each frame.
+        """
+        cfg = self.cfg
+        beams = cfg.beams
+        threshold = cfg.end_threshold if is_last else cfg.frame_threshold
+        content = max(1, content_frames)
+        positions = [aligned_from, -1]
+        logp, att, state = self.model.decode(torch.tensor([prompt]), self.model.start(features, 1), positions)
+        if not committed and self.no_speech is not None:
+            p = float(logp[0, 0, self.no_speech].exp())
+            if p > cfg.no_speech_threshold:
+                return Decoded(reason="no-speech", last_frame=last_frame)
+        stats = AttentionStats.of(att[:, :, aligned_from:, :content])
+        row = att[:, :, -1, :content]
+        logp = logp[:, -1]
+        scores = torch.zeros(1)
+        paths: list[list[_Step]] = [[]]
+        first = not committed
+        last = Decoded(reason="context", last_frame=last_frame)
+        while len(prompt) + len(paths[0]) < self.max_tokens:
+            logp = logp.masked_fill(self.first_suppress if first else self.suppress, float("-inf"))
+            first = False
+            curves = stats.curve(row)
+            peaks = curves.argmax(dim=-1).tolist()
+            cand = (scores[:, None] + logp).reshape(-1)
+            top_scores, top_ids = cand.topk(min(4 * beams + 1, cand.numel()))
+            vocab = logp.shape[-1]
+            best_beam, best_tok = divmod(int(top_ids[0]), vocab)
+            if best_tok == self.eot:
+                return _decoded(paths[best_beam], "eot", None, last_frame)
+            ranked = [
+                (float(s), *divmod(int(i), vocab)) for s, i in zip(top_scores, top_ids) if int(i) % vocab != self.eot
+            ]
+            _, b0, t0 = ranked[0]
+            f0 = peaks[b0]
+            if not is_last and last_frame - f0 > cfg.rewind_threshold:
+                return Decoded(reason="rewind", last_frame=-cfg.rewind_threshold)
+            if paths[b0] and paths[b0][-1].frame - f0 > cfg.jump_back:
+                return _decoded(paths[b0], "jump", None, last_frame)
+            if content_frames - f0 <= threshold:
+                return _decoded(paths[b0], "frame", t0, last_frame)
+            if len(committed) + len(paths[b0]) + 1 > budget:
+                return _decoded(paths[b0], "budget", None, last_frame)
+            # every token of every beam passes the same rules as the best one: a beam whose next token
+            # attends too near the end or jumps back is not extended
+            chosen = [
+                (sc, b, t)
+                for sc, b, t in ranked
+                if content_frames - peaks[b] > threshold
+                and not (paths[b] and paths[b][-1].frame - peaks[b] > cfg.jump_back)
+            ][:beams]
+            index = [c[1] for c in chosen]
+            new = [c[2] for c in chosen]
+            paths = [
+                paths[b] + [_Step(t, peaks[b], onset(curves[b], peaks[b]), float(logp[b, t]))]
+                for b, t in zip(index, new)
+            ]
+            scores = torch.tensor([c[0] for c in chosen])
+            last_frame = f0
+            keep = loop_cut(committed + [p.token for p in paths[0]], len(committed)) - len(committed)
+            if keep < len(paths[0]):
+                return _decoded(paths[0][:keep], "loop", None, last_frame)
+            if beams > 1:
+                stats.select(torch.tensor(index))
+                state = state.select(torch.tensor(index))
+            logp, att, state = self.model.decode(torch.tensor(new)[:, None], state)
+            row = att[:, :, -1, :content]
+            stats.add(row)
+            logp = logp[:, -1]
+        return _decoded(paths[0], last.reason, None, last_frame)
+
+
+@dataclass(frozen=True)
+class _Step:
+    token: int
+    frame: int
+    onset: int
+    logprob: float
+
+
+def _decoded(path: list[_Step], reason: str, next_token: int | None, last_frame: int) -> Decoded:
+    return Decoded(
+        tokens=[p.token for p in path],
+        frames=[p.frame for p in path],
+        onsets=[p.onset for p in path],
+        logprobs=[p.logprob for p in path],
+        reason=reason,
+        next_token=next_token,
+        last_frame=last_frame,
+    )

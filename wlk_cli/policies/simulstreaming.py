@@ -1,0 +1,321 @@
+"""SimulStreaming: AlignAtt decoding of a growing audio buffer, tokens never retracted.
+
+Each iteration encodes the buffer (CTranslate2's encoder, as the rest of the engine), then decodes with
+the PyTorch decoder of ``asr/torch_whisper.py`` after the tokens already emitted on this buffer, until
+AlignAtt says the next token is too close to the end of the audio heard so far (``policies/alignatt.py``).
+Emitted tokens are final. Words are built from them: a word is confirmed once a later token starts the
+next word; the last one stays tentative while it may still grow.
+
+``never_fire``: at the end of each iteration the last word begun in it is not kept: its tokens are
+dropped, shown as tentative, and decoded again with more audio at the next iteration (the reference's
+behaviour without its end-of-word detector). At the end of an utterance everything is kept.
+
+The buffer holds at most ``audio_max_len`` seconds; when it is trimmed, the words of the trimmed audio
+move into the text context that prompts the decoder (with ``init_prompt``, which can be trimmed, and
+``static_init_prompt``, which never is); the context holds at most ``max_context_tokens`` tokens. At the
+end of an utterance the utterance's tokens move into the context and the buffer empties.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from wlk_cli.audio import SAMPLE_RATE
+from wlk_cli.events import Word
+from wlk_cli.policies.alignatt import FRAME_S, AlignAtt, AlignAttConfig, Decoded
+from wlk_cli.policies.base import AudioBuffer, PolicyUpdate
+from wlk_cli.policies.text import norm
+
+WHISPER_MAX_S = 30.0
+_PUNCTUATION = set("\"'.。,，!！?？:：”)]}、;-…")
+_WORD_TAIL_S = 0.2  # a word whose successor is not known yet ends this long after its last token's onset
+_MAX_WORD_S = 2.0
+_MIN_FINISH_S = 0.2  # shorter leftovers at the end of an utterance are not decoded
+_RESERVE = 64  # decoder positions kept free for new tokens when the prompt is built
+
+
+@dataclass(frozen=True)
+class SimulStreamingOptions:
+    min_chunk_size: float = 0.6
+    frame_threshold: int = 25
+    beams: int = 1
+    audio_max_len: float = 30.0
+    audio_min_len: float = 0.0
+    init_prompt: str = ""
+    static_init_prompt: str = ""
+    max_context_tokens: int = 100
+    never_fire: bool = False
+    pad_s: float = 1.0
+    """Silence appended after the buffer for the encoder."""
+
+
+def _is_punctuation(text: str) -> bool:
+    t = text.strip()
+    return bool(t) and all(c in _PUNCTUATION for c in t)
+
+
+class SimulStreamingPolicy(AudioBuffer):
+    """A :class:`~wlk_cli.policies.base.StreamingPolicy` implementing AlignAtt (SimulStreaming)."""
+
+    def __init__(self, asr: Any, opts: SimulStreamingOptions | None = None, decoder: Any = None) -> None:
+        """``asr``: the faster-whisper backend (encoder, language, tokenizer); ``decoder``: a TorchWhisper."""
+        import torch
+
+        self.asr = asr
+        self.opts = opts or SimulStreamingOptions()
+        if decoder is None:
+            from wlk_cli.asr.torch_whisper import load
+
+            decoder = load(asr.model_dir, "cuda" if asr.device == "cuda" else "cpu")
+        self.decoder = decoder
+        torch.set_num_threads(max(1, int(getattr(asr, "threads", 1))))
+        self.config = AlignAttConfig(frame_threshold=self.opts.frame_threshold, beams=self.opts.beams)
+        self._aligners: dict[str, tuple[Any, AlignAtt]] = {}
+        super().__init__()
+        self._transcribed_until = 0.0
+        self._tokens: list[int] = []  # emitted on this buffer: final
+        self._times: list[float] = []  # stream time of each
+        self._lps: list[float] = []
+        self._done = 0  # tokens already given out in confirmed words
+        self._last_frame = -self.config.rewind_threshold
+        self._tentative: list[Word] = []
+        self._context: list[int] = []
+        self._tok: Any = None
+        self.last: Decoded | None = None  # the last pass (for tests and debugging)
+        self.passes = 0
+
+    # -- protocol ------------------------------------------------------------------------------
+    @property
+    def transcribed_until(self) -> float:
+        return self._transcribed_until
+
+    def ready(self) -> bool:
+        return self._new_samples >= self.opts.min_chunk_size * SAMPLE_RATE
+
+    def reset_context(self) -> None:
+        self._context = []
+        self._tok = None  # the init prompt comes back with the next pass
+
+    def step(self) -> PolicyUpdate:
+        confirmed = self._trim()
+        self._new_samples = 0
+        if self._audio.size == 0 or self.buffer_duration < self.opts.audio_min_len:
+            return PolicyUpdate(confirmed=confirmed, tentative=list(self._tentative))
+        decoded = self._pass(is_last=False)
+        confirmed += self._take(decoded, final=False)
+        return PolicyUpdate(confirmed=confirmed, tentative=list(self._tentative))
+
+    def finish(self) -> PolicyUpdate:
+        confirmed: list[Word] = []
+        if self.buffer_duration >= _MIN_FINISH_S:
+            confirmed = self._take(self._pass(is_last=True), final=True)
+        elif self._tokens:
+            confirmed = self._take(Decoded(), final=True)
+        self._context += self._tokens
+        self._audio = np.zeros(0, dtype=np.float32)
+        self._tokens, self._times, self._lps = [], [], []
+        self._done = 0
+        self._new_samples = 0
+        self._last_frame = -self.config.rewind_threshold
+        self._tentative = []
+        return PolicyUpdate(confirmed=confirmed, tentative=[])
+
+    # -- decoding ------------------------------------------------------------------------------
+    def _aligner(self, tok: Any) -> AlignAtt:
+        key = str(getattr(tok, "language_code", "")) + str(id(tok))
+        if key not in self._aligners:
+            import torch
+            from faster_whisper.transcribe import get_suppressed_tokens
+
+            vocab = self.decoder.vocab
+            suppress = torch.zeros(vocab, dtype=torch.bool)
+            suppress[tok.eot + 1 :] = True  # every special token and timestamp
+            suppress[[t for t in get_suppressed_tokens(tok, [-1]) if 0 <= t < vocab]] = True
+            aligner = AlignAtt(
+                self.decoder,
+                self.config,
+                eot=tok.eot,
+                suppress=suppress,
+                blank=tok.encode(" "),
+                no_speech=tok.no_speech,
+                max_tokens=self.decoder.max_tokens,
+            )
+            self._aligners[key] = (tok, aligner)
+        return self._aligners[key][1]
+
+    def _context_tokens(self, tok: Any, sot_len: int) -> list[int]:
+        if self._tok is None:  # first pass, or after reset_context: (re)start from the init prompt
+            self._tok = tok
+            if self.opts.init_prompt.strip() and not self._context:
+                self._context = tok.encode(" " + self.opts.init_prompt.strip())
+        static = tok.encode(" " + self.opts.static_init_prompt.strip()) if self.opts.static_init_prompt.strip() else []
+        room = min(
+            self.opts.max_context_tokens - len(static),
+            self.decoder.max_tokens - _RESERVE - 1 - len(static) - sot_len - len(self._tokens),
+        )
+        self._context = self._context[-max(0, room) :] if room > 0 else []
+        return static + self._context
+
+    def _pass(self, is_last: bool) -> Decoded:
+        enc = self.asr.encode(self._audio, self.opts.pad_s)
+        self._transcribed_until = self._offset + self.buffer_duration
+        tok = self.asr.tokenizer(enc.language)
+        sot = list(tok.sot_sequence) + [tok.no_timestamps]
+        context = self._context_tokens(tok, len(sot))
+        prompt = ([tok.sot_prev] + context if context else []) + sot + self._tokens
+        aligned_from = len(prompt) - len(self._tokens) - len(sot)
+        budget = int(self.config.tokens_per_s * self.buffer_duration) + 10
+        decoded = self._aligner(tok).run(
+            self.decoder.features(enc.features),
+            enc.content_frames,
+            prompt,
+            aligned_from,
+            self._tokens,
+            budget,
+            self._last_frame,
+            is_last,
+        )
+        self._tok = tok
+        self.last = decoded
+        self.passes += 1
+        return decoded
+
+    # -- words ---------------------------------------------------------------------------------
+    def _starts(self, tokens: list[int], first_is_start: bool = True) -> list[int]:
+        """Indices of the tokens that begin a word (punctuation attaches to the word before it)."""
+        if not tokens:
+            return []
+        words, groups = self._tok.split_to_word_tokens(tokens)
+        starts, i = [], 0
+        for text, group in zip(words, groups):
+            if (i == 0 and first_is_start) or (
+                not _is_punctuation(text) and (text.startswith(" ") or not self._spaced())
+            ):
+                starts.append(i)
+            i += len(group)
+        return starts
+
+    def _spaced(self) -> bool:
+        return str(getattr(self._tok, "language_code", "en")) not in ("zh", "ja", "th", "lo", "my", "yue")
+
+    def _words(self, lo: int, hi: int, tokens: list[int], times: list[float], lps: list[float]) -> list[Word]:
+        """Words of tokens[lo:hi] (lo must start a word); each ends where the next begins, if known."""
+        starts = [lo + s for s in self._starts(tokens[lo:hi])] + [hi]
+        out: list[Word] = []
+        for a, b in zip(starts, starts[1:]):
+            text = self._tok.decode(tokens[a:b])
+            start = times[a]
+            end = times[b] if b < len(times) else times[b - 1] + _WORD_TAIL_S
+            end = min(max(end, start + FRAME_S), start + _MAX_WORD_S, max(self._transcribed_until, start + FRAME_S))
+            prob = float(np.exp(np.mean(lps[a:b]))) if lps[a:b] else 0.0
+            out.append(Word(start, end, text, prob))
+        return out
+
+    def _take(self, decoded: Decoded, final: bool) -> list[Word]:
+        """Keep the tokens of a pass; return the words now complete, set the tentative tail."""
+        if decoded.reason == "rewind":
+            self._last_frame = decoded.last_frame
+            return []
+        tokens = decoded.tokens
+        if decoded.reason == "jump":
+            tokens = self._before_repeat(tokens)
+        skip = self._echo(tokens) if not self._tokens else 0
+        if skip:
+            decoded = Decoded(decoded.tokens[skip:], decoded.frames[skip:], decoded.onsets[skip:],
+                              decoded.logprobs[skip:], decoded.reason, decoded.next_token)  # fmt: skip
+            tokens = tokens[skip:]
+        times, t = [], self._times[-1] if self._times else self._offset
+        for f in decoded.onsets:  # speech runs forward: a token never starts before the one before it
+            t = max(t, self._offset + f * FRAME_S)
+            times.append(t)
+        held: list[int] = []
+        if self.opts.never_fire and not final and tokens and self._tok is not None:
+            begins = self._starts(tokens, first_is_start=not self._tokens)
+            cut = begins[-1] if begins else len(tokens)
+            tokens, held = tokens[:cut], tokens[cut:]
+        self._tokens += tokens
+        self._times += times[: len(tokens)]
+        self._lps += decoded.logprobs[: len(tokens)]
+        if tokens:
+            self._last_frame = decoded.frames[len(tokens) - 1]
+        all_tokens = self._tokens + held
+        all_times = self._times + times[len(tokens) :]
+        all_lps = self._lps + decoded.logprobs[len(tokens) :]
+        words = self._words(self._done, len(all_tokens), all_tokens, all_times, all_lps)
+        n_open = len(self._words(len(self._tokens), len(all_tokens), all_tokens, all_times, all_lps)) if held else 0
+        closed = len(words) - n_open
+        if not final and not held and words and not self._next_starts_word(decoded.next_token):
+            closed -= 1  # the last word may still grow
+        confirmed = words[:closed]
+        self._done += self._token_count(closed)
+        self._tentative = words[closed:]
+        return confirmed
+
+    def _before_repeat(self, tokens: list[int]) -> list[int]:
+        """The attention went back within a pass: the decoder began saying something again. Keep what
+        comes before the last sentence end, or else drop the word in progress."""
+        for i in range(len(tokens) - 1, -1, -1):
+            if self._tok.decode([tokens[i]]).strip().endswith((".", "?", "!", "。", "？", "！")):
+                return tokens[: i + 1]
+        starts = self._starts(tokens, first_is_start=not self._tokens)
+        return tokens[: starts[-1]] if starts else tokens
+
+    def _echo(self, tokens: list[int]) -> int:
+        """Tokens at the start of a buffer that only repeat the last words of the context (n >= 2 words:
+        Whisper, prompted with them, says them again over a breath or a noise): how many to drop."""
+        if not tokens or not self._context:
+            return 0
+        ctx_words, _ = self._tok.split_to_word_tokens(self._context[-40:])
+        new_words, new_groups = self._tok.split_to_word_tokens(tokens)
+        ctx = [n for n in (norm(w) for w in ctx_words) if n]
+        new: list[tuple[str, int]] = []  # (word, tokens up to and including it)
+        used = 0
+        for w, g in zip(new_words, new_groups):
+            used += len(g)
+            if norm(w):
+                new.append((norm(w), used))
+            elif new:
+                new[-1] = (new[-1][0], used)  # punctuation goes with the word before
+        for n in range(min(len(ctx), len(new)), 1, -1):
+            if ctx[-n:] == [w for w, _ in new[:n]]:
+                return new[n - 1][1]
+        return 0
+
+    def _token_count(self, n_words: int) -> int:
+        starts = [self._done + s for s in self._starts(self._tokens[self._done :])] + [len(self._tokens)]
+        return starts[min(n_words, len(starts) - 1)] - self._done
+
+    def _next_starts_word(self, token: int | None) -> bool:
+        if token is None or self._tok is None:
+            return False
+        text = self._tok.decode([token])
+        return not _is_punctuation(text) and (text.startswith(" ") or not self._spaced())
+
+    def _trim(self) -> list[Word]:
+        """Keep the buffer within audio_max_len: the words of the cut audio move into the context."""
+        excess = self.buffer_duration - min(self.opts.audio_max_len, WHISPER_MAX_S - self.opts.pad_s)
+        if excess <= 0:
+            return []
+        cut_t = self._offset + excess
+        starts = self._starts(self._tokens)
+        move = 0
+        for s in starts:
+            if self._times[s] < cut_t:
+                move = s
+        if starts and all(self._times[s] < cut_t for s in starts):
+            move = len(self._tokens)
+        confirmed: list[Word] = []
+        if move > self._done:
+            confirmed = self._words(self._done, move, self._tokens, self._times, self._lps)
+            self._done = move
+        self._context += self._tokens[:move]
+        self._tokens, self._times, self._lps = self._tokens[move:], self._times[move:], self._lps[move:]
+        self._done -= move
+        cut = int(round(excess * SAMPLE_RATE))
+        self._audio = self._audio[cut:]
+        self._offset += cut / SAMPLE_RATE
+        self._last_frame -= int(round(excess / FRAME_S))
+        return confirmed
