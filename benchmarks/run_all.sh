@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every figure issues #2, #3 and #4 ask for, appended as JSON lines to benchmarks/results.jsonl. About 40 minutes.
+# Every figure issues #2 to #5 ask for, appended as JSON lines to benchmarks/results.jsonl. About 80 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -18,3 +18,17 @@ for _ in 1 2; do
   $PY benchmarks/stream_bench.py "$WAV" "$REF" --model tiny.en --speed 1 --no-baseline --out "$OUT"
   $PY benchmarks/stream_bench.py "$WAV" "$REF" --model tiny.en --speed 1 --no-baseline --out "$OUT" -- --diarization
 done
+# Issue #5: SimulStreaming against LocalAgreement, interleaved runs, both timed against one offline alignment
+$PY benchmarks/encoder_bench.py --model tiny.en --out "$OUT"
+$PY benchmarks/encoder_bench.py --model base --out "$OUT"
+$PY benchmarks/policy_bench.py "$WAV" "$REF" --model tiny.en --runs 3 --out "$OUT" \
+  --config "local-agreement=" --config "simulstreaming=--policy simulstreaming" \
+  --config "simulstreaming-ft20=--policy simulstreaming --frame-threshold 20" \
+  --config "simulstreaming-ft15=--policy simulstreaming --frame-threshold 15"
+$PY benchmarks/policy_bench.py "$WAV" "$REF" --model base --runs 2 --out "$OUT" \
+  --config "local-agreement=" --config "simulstreaming=--policy simulstreaming"
+$PY benchmarks/stream_bench.py "$WAV" "$REF" --model tiny.en --speed 0 --out "$OUT" -- --policy simulstreaming
+$PY benchmarks/stream_bench.py "$WAV" "$REF" --model tiny.en --speed 1 --repeat-minutes 10 --no-baseline --out "$OUT" \
+  -- --policy simulstreaming
+$PY benchmarks/alignatt_timing.py ../shared/data/ami/trn0*.wav --model tiny.en --out "$OUT"
+$PY benchmarks/alignatt_timing.py ../shared/data/ami/trn0*.wav --model base --out "$OUT"

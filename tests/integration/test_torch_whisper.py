@@ -85,3 +85,35 @@ def test_truncated_model_bin(tmp_path: Path) -> None:
     shutil.copy(src / "config.json", tmp_path / "config.json")
     with pytest.raises(ModelError, match="truncated"):
         read_ct2_weights(tmp_path)
+
+
+def _var(name: str, shape: tuple[int, ...], code: int, raw: bytes) -> bytes:
+    import struct
+
+    n = name.encode() + b"\0"
+    head = struct.pack("<H", len(n)) + n + struct.pack("<B", len(shape)) + b"".join(struct.pack("<I", d) for d in shape)
+    return head + struct.pack("<BI", code, len(raw)) + raw
+
+
+def test_int8_weights_are_dequantised_before_aliasing(tmp_path: Path) -> None:
+    """An int8 matrix with its per-row scale, and an alias of it (the decoder's projection is one)."""
+    import struct
+
+    from wlk_cli.asr.ct2_weights import read_ct2_weights
+
+    q = np.array([[127, -64, 0], [10, 20, -127]], dtype=np.int8)
+    scale = np.array([127.0, 12.7], dtype=np.float32)
+    name = b"WhisperSpec\0"
+    blob = struct.pack("<I", 6) + struct.pack("<H", len(name)) + name + struct.pack("<I", 3) + struct.pack("<I", 3)
+    blob += _var("a/weight", (2, 3), 1, q.tobytes())
+    blob += _var("a/weight_scale", (2,), 0, scale.tobytes())
+    blob += _var("b/bias", (3,), 4, np.array([1.0, 2.0, 3.0], dtype=np.float16).tobytes())
+    alias, target = b"c/weight\0", b"a/weight\0"
+    blob += struct.pack("<I", 1) + struct.pack("<H", len(alias)) + alias + struct.pack("<H", len(target)) + target
+    (tmp_path / "model.bin").write_bytes(blob)
+    spec, w = read_ct2_weights(tmp_path)
+    want = q.astype(np.float32) / scale[:, None]
+    assert spec == "WhisperSpec" and "a/weight_scale" not in w
+    np.testing.assert_allclose(w["a/weight"], want, rtol=1e-6)
+    np.testing.assert_allclose(w["c/weight"], want, rtol=1e-6)
+    assert w["b/bias"].dtype == np.float16 and w["b/bias"].tolist() == [1.0, 2.0, 3.0]

@@ -115,6 +115,16 @@ def test_end_of_utterance_uses_the_end_threshold() -> None:
     assert d.tokens == [1, 2, 3, 4, 5] and d.reason == "frame"  # 96 - 93 = 3 <= 4
 
 
+def test_a_full_stop_on_the_last_frames_ends_the_utterance() -> None:
+    script = chain([(1, 10), (2, 50), (13, 98)])  # 13: "." attended at the very end
+    al = aligner(ScriptedDecoder(script, len(PROMPT)))
+    al.closing = {13}
+    d = run(al, content=100, is_last=True)
+    assert d.tokens == [1, 2, 13]
+    d = run(al, content=100, is_last=False)  # mid-utterance it waits like any other token
+    assert d.tokens == [1, 2] and d.next_token == 13
+
+
 def test_continues_after_committed_tokens() -> None:
     d = run(aligner(ScriptedDecoder(chain(SPEECH), len(PROMPT))), content=100, committed=[1, 2], last_frame=30)
     assert d.tokens == [3, 4]

@@ -90,8 +90,9 @@ def read_ct2_weights(model_dir: Path) -> tuple[str, dict[str, np.ndarray]]:
             if code == _BFLOAT16:
                 arr = (arr.astype(np.uint32) << 16).view(np.float32)
             weights[name] = arr.reshape(shape)
-        for _ in range(r.take("I")):
-            alias, target = r.string(), r.string()
-            if target in weights:
-                weights[alias] = weights[target]
-    return spec, _dequantise(weights)
+        aliases = [(r.string(), r.string()) for _ in range(r.take("I"))]
+    weights = _dequantise(weights)  # before aliasing: an alias of a quantised weight has no scale of its own
+    for alias, target in aliases:
+        if target in weights:
+            weights[alias] = weights[target]
+    return spec, weights

@@ -213,6 +213,7 @@ class TorchWhisper:
         """
         past = state.length
         n = tokens.shape[1]
+        tokens = tokens.to(self.device)
         if past + n > self.max_tokens:
             raise ModelError(f"decoder context of {past + n} tokens exceeds Whisper's {self.max_tokens}")
         x = self.embedding[tokens] + self.positions[past : past + n]
@@ -244,7 +245,8 @@ class TorchWhisper:
             x = x + layer.ffn_out(F.gelu(layer.ffn_in(layer.ffn_norm(x))))
         x = x[:, positions if positions is not None else [-1]]
         logits = self.dec_norm(x) @ self.projection.T
-        return logits.float().log_softmax(dim=-1), torch.cat(align, dim=1), DecoderState(new_kv, state.cross_kv)
+        logp = logits.float().log_softmax(dim=-1).cpu()  # small: the search runs on the CPU
+        return logp, torch.cat(align, dim=1).cpu(), DecoderState(new_kv, state.cross_kv)
 
     # -- helpers -------------------------------------------------------------------------------
     def _heads(self, x: torch.Tensor, n_heads: int) -> torch.Tensor:
@@ -262,5 +264,10 @@ class TorchWhisper:
 
 def load(model_dir: Path, device: str = "cpu") -> TorchWhisper:
     """The model on ``device`` (float16 on CUDA, float32 on the CPU)."""
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelError(
+            "device cuda: PyTorch sees no CUDA GPU (simulstreaming's decoder runs on PyTorch); "
+            "use --device cpu or a CUDA build of torch"
+        )
     dtype = torch.float16 if device.startswith("cuda") else torch.float32
     return TorchWhisper(model_dir, device, dtype)

@@ -154,6 +154,7 @@ class AlignAtt:
         blank: list[int],
         no_speech: int | None,
         max_tokens: int,
+        closing: set[int] | frozenset[int] = frozenset(),
     ) -> None:
         self.model = model
         self.cfg = config
@@ -163,6 +164,7 @@ class AlignAtt:
         self.first_suppress[blank + [eot]] = True
         self.no_speech = no_speech
         self.max_tokens = max_tokens
+        self.closing = closing  # punctuation that may end an utterance inside the last frames
 
     def run(
         self,
@@ -218,6 +220,9 @@ class AlignAtt:
             if paths[b0] and paths[b0][-1].frame - f0 > cfg.jump_back:
                 return _decoded(paths[b0], "jump", None, last_frame)
             if content_frames - f0 <= threshold:
+                if is_last and t0 in self.closing:  # the full stop after the last word attends to the end
+                    step = _Step(t0, f0, onset(curves[b0], f0), float(logp[b0, t0]))
+                    return _decoded(paths[b0] + [step], "frame", None, f0)
                 return _decoded(paths[b0], "frame", t0, last_frame)
             if len(committed) + len(paths[b0]) + 1 > budget:
                 return _decoded(paths[b0], "budget", None, last_frame)

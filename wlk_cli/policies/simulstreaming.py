@@ -31,6 +31,7 @@ from wlk_cli.policies.text import norm
 
 WHISPER_MAX_S = 30.0
 _PUNCTUATION = set("\"'.。,，!！?？:：”)]}、;-…")
+_CLOSING = (".", "?", "!", "。", "？", "！", "...", "…")
 _WORD_TAIL_S = 0.2  # a word whose successor is not known yet ends this long after its last token's onset
 _MAX_WORD_S = 2.0
 _MIN_FINISH_S = 0.2  # shorter leftovers at the end of an utterance are not decoded
@@ -142,6 +143,7 @@ class SimulStreamingPolicy(AudioBuffer):
                 blank=tok.encode(" "),
                 no_speech=tok.no_speech,
                 max_tokens=self.decoder.max_tokens,
+                closing={ids[0] for p in _CLOSING if len(ids := tok.encode(p)) == 1},
             )
             self._aligners[key] = (tok, aligner)
         return self._aligners[key][1]
