@@ -3,17 +3,21 @@
 Each iteration encodes the buffer (CTranslate2's encoder, as the rest of the engine), then decodes with
 the PyTorch decoder of ``asr/torch_whisper.py`` after the tokens already emitted on this buffer, until
 AlignAtt says the next token is too close to the end of the audio heard so far (``policies/alignatt.py``).
-Emitted tokens are final. Words are built from them: a word is confirmed once a later token starts the
-next word; the last one stays tentative while it may still grow.
+Emitted tokens are final. A pass keeps the tokens of its last word only when the token the decoder
+would say next (held back by the frame rule) begins a new word; otherwise that unfinished word is
+shown tentative and decoded again at the next pass, with more audio (SimulStreaming decides this with
+a separate end-of-word model; the decoder's own next token plays that part here). Words are built from
+the kept tokens; a word is confirmed once the next one has begun.
 
-``never_fire``: at the end of each iteration the last word begun in it is not kept: its tokens are
-dropped, shown as tentative, and decoded again with more audio at the next iteration (the reference's
-behaviour without its end-of-word detector). At the end of an utterance everything is kept.
+``never_fire``: the last word begun in each pass is never kept, even when it looks complete: it is
+shown tentative and decoded again at the next pass. At the end of an utterance everything is kept.
 
 The buffer holds at most ``audio_max_len`` seconds; when it is trimmed, the words of the trimmed audio
-move into the text context that prompts the decoder (with ``init_prompt``, which can be trimmed, and
-``static_init_prompt``, which never is); the context holds at most ``max_context_tokens`` tokens. At the
-end of an utterance the utterance's tokens move into the context and the buffer empties.
+move into the text context that prompts the decoder (after ``init_prompt``, which is trimmed like
+them, and ``static_init_prompt``, which never is); the context holds at most ``max_context_tokens``
+tokens. An utterance's own words are not carried into the next one's prompt: Whisper, prompted with
+them, tends to say them again over the next utterance's first words (as the reference, the context
+starts afresh at each utterance).
 """
 
 from __future__ import annotations
@@ -115,7 +119,6 @@ class SimulStreamingPolicy(AudioBuffer):
             confirmed = self._take(self._pass(is_last=True), final=True)
         elif self._tokens:
             confirmed = self._take(Decoded(), final=True)
-        self._context += self._tokens
         self._audio = np.zeros(0, dtype=np.float32)
         self._tokens, self._times, self._lps = [], [], []
         self._done = 0
@@ -234,7 +237,8 @@ class SimulStreamingPolicy(AudioBuffer):
             t = max(t, self._offset + f * FRAME_S)
             times.append(t)
         held: list[int] = []
-        if self.opts.never_fire and not final and tokens and self._tok is not None:
+        complete = self._next_starts_word(decoded.next_token)  # the decoder's next token begins a word
+        if not final and tokens and (self.opts.never_fire or not complete):
             begins = self._starts(tokens, first_is_start=not self._tokens)
             cut = begins[-1] if begins else len(tokens)
             tokens, held = tokens[:cut], tokens[cut:]
