@@ -21,7 +21,7 @@ import sys
 import numpy as np
 import psutil
 from policy_bench import offline_words
-from report import emit
+from report import emit, split_wlk_flags
 from stream_bench import normalize, run_stream
 
 
@@ -30,10 +30,9 @@ def main() -> None:
     ap.add_argument("wavs", nargs="+")
     ap.add_argument("--model", default="tiny.en")
     ap.add_argument("--out", help="append the result line to this JSON-lines file")
-    argv = sys.argv[1:]
-    cut = argv.index("--") if "--" in argv else len(argv)
-    a = ap.parse_args(argv[:cut])
-    a.flags = argv[cut + 1 :]  # more wlk flags, after --
+    own, flags = split_wlk_flags(sys.argv[1:])
+    a = ap.parse_args(own)
+    a.flags = flags
     starts, ends = [], []
     for wav in a.wavs:
         ref = offline_words(wav, a.model)

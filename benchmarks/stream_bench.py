@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import psutil
-from report import emit
+from report import emit, split_wlk_flags
 
 
 def normalize(text: str) -> list[str]:
@@ -145,10 +145,9 @@ def main() -> None:
     ap.add_argument("--repeat-minutes", type=float, default=0.0, help="loop the file to this length first")
     ap.add_argument("--no-baseline", action="store_true")
     ap.add_argument("--out", help="append the result as one JSON line to this file")
-    argv = sys.argv[1:]
-    cut = argv.index("--") if "--" in argv else len(argv)
-    a = ap.parse_args(argv[:cut])
-    a.extra = argv[cut + 1 :]  # more wlk flags, after --
+    own, extra = split_wlk_flags(sys.argv[1:])
+    a = ap.parse_args(own)
+    a.extra = extra  # more wlk flags, after --
     ref = Path(a.reference).read_text().strip()
     with tempfile.TemporaryDirectory() as tmp:
         wav = a.wav

@@ -198,7 +198,6 @@ class AlignAtt:
         scores = torch.zeros(1)
         paths: list[list[_Step]] = [[]]
         first = not committed
-        last = Decoded(reason="context", last_frame=last_frame)
         while len(prompt) + len(paths[0]) < self.max_tokens:
             logp = logp.masked_fill(self.first_suppress if first else self.suppress, float("-inf"))
             first = False
@@ -252,7 +251,7 @@ class AlignAtt:
             row = att[:, :, -1, :content]
             stats.add(row)
             logp = logp[:, -1]
-        return _decoded(paths[0], last.reason, None, last_frame)
+        return _decoded(paths[0], "context", None, last_frame)
 
 
 @dataclass(frozen=True)

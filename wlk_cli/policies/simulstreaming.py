@@ -78,7 +78,8 @@ class SimulStreamingPolicy(AudioBuffer):
         self.decoder = decoder
         torch.set_num_threads(max(1, int(getattr(asr, "threads", 1))))
         self.config = AlignAttConfig(frame_threshold=self.opts.frame_threshold, beams=self.opts.beams)
-        self._aligners: dict[str, tuple[Any, AlignAtt]] = {}
+        self._aligners: dict[int, AlignAtt] = {}  # by tokenizer (the backend keeps one per language)
+        self._static: list[int] | None = None  # static_init_prompt's tokens, encoded once
         super().__init__()
         self._transcribed_until = 0.0
         self._tokens: list[int] = []  # emitted on this buffer: final
@@ -89,8 +90,6 @@ class SimulStreamingPolicy(AudioBuffer):
         self._tentative: list[Word] = []
         self._context: list[int] = []
         self._tok: Any = None
-        self.last: Decoded | None = None  # the last pass (for tests and debugging)
-        self.passes = 0
 
     # -- protocol ------------------------------------------------------------------------------
     @property
@@ -129,7 +128,7 @@ class SimulStreamingPolicy(AudioBuffer):
 
     # -- decoding ------------------------------------------------------------------------------
     def _aligner(self, tok: Any) -> AlignAtt:
-        key = str(getattr(tok, "language_code", "")) + str(id(tok))
+        key = id(tok)
         if key not in self._aligners:
             import torch
             from faster_whisper.transcribe import get_suppressed_tokens
@@ -148,15 +147,18 @@ class SimulStreamingPolicy(AudioBuffer):
                 max_tokens=self.decoder.max_tokens,
                 closing={ids[0] for p in _CLOSING if len(ids := tok.encode(p)) == 1},
             )
-            self._aligners[key] = (tok, aligner)
-        return self._aligners[key][1]
+            self._aligners[key] = aligner
+        return self._aligners[key]
 
     def _context_tokens(self, tok: Any, sot_len: int) -> list[int]:
         if self._tok is None:  # first pass, or after reset_context: (re)start from the init prompt
             self._tok = tok
             if self.opts.init_prompt.strip() and not self._context:
                 self._context = tok.encode(" " + self.opts.init_prompt.strip())
-        static = tok.encode(" " + self.opts.static_init_prompt.strip()) if self.opts.static_init_prompt.strip() else []
+        if self._static is None:
+            text = self.opts.static_init_prompt.strip()
+            self._static = tok.encode(" " + text) if text else []
+        static = self._static
         room = min(
             self.opts.max_context_tokens - len(static),
             self.decoder.max_tokens - _RESERVE - 1 - len(static) - sot_len - len(self._tokens),
@@ -184,8 +186,6 @@ class SimulStreamingPolicy(AudioBuffer):
             is_last,
         )
         self._tok = tok
-        self.last = decoded
-        self.passes += 1
         return decoded
 
     # -- words ---------------------------------------------------------------------------------
