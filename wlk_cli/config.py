@@ -18,7 +18,7 @@ DEVICES = ("auto", "cpu", "cuda")
 COMPUTE_TYPES = ("auto", "default", "int8", "int8_float32", "int8_float16", "int16", "float16", "bfloat16", "float32")
 TRIMMING = ("segment", "sentence")
 POLICIES = ("local-agreement", "simulstreaming")
-POLICY_CHUNK_S = {"local-agreement": 0.6, "simulstreaming": 0.2}
+POLICY_CHUNK_S = {"local-agreement": 0.6, "simulstreaming": 0.1}
 
 
 def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
@@ -154,7 +154,7 @@ class Settings:
     @property
     def chunk_s(self) -> float:
         """min_chunk_size, or the policy's default: 0.6 s for local-agreement (each iteration re-decodes the
-        whole buffer), 0.2 s for simulstreaming (a word is let out at the first iteration after its audio)."""
+        whole buffer), 0.1 s for simulstreaming (a word is let out at the first iteration after its audio)."""
         if self.min_chunk_size:
             return self.min_chunk_size
         return POLICY_CHUNK_S[self.policy]

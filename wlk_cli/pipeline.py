@@ -97,6 +97,7 @@ class Pipeline:
         self._in_speech = not vad
         self._fed_pos = 0
         self._last_speech_end = 0
+        self._speech_start = 0  # where the VAD put the current utterance's start (samples)
         self._last_status = -1.0
         self._last_latency: float | None = None
         self._busy_s = 0.0
@@ -150,7 +151,13 @@ class Pipeline:
         self._speakers(self.diarization.drain())
 
     def _measure_lag(self) -> float:
-        processed = self.policy.transcribed_until if self._in_speech else self._read_pos / SAMPLE_RATE
+        # in speech: the policy has transcribed up to its last pass, and the silence the VAD skipped
+        # before this utterance counts as done (the previous utterance's end is not a backlog)
+        processed = (
+            max(self.policy.transcribed_until, self._speech_start / SAMPLE_RATE)
+            if self._in_speech
+            else self._read_pos / SAMPLE_RATE
+        )
         lag = max(0.0, self.ring.end / SAMPLE_RATE - max(processed, 0.0))
         self._max_lag = max(self._max_lag, lag)
         return lag
@@ -194,7 +201,7 @@ class Pipeline:
                 if ev.pos - self._last_speech_end > RESET_CONTEXT_AFTER_S * SAMPLE_RATE:
                     self.policy.reset_context()
                 self._in_speech = True
-                self._fed_pos = ev.pos
+                self._fed_pos = self._speech_start = ev.pos
             else:
                 self._feed_policy(self._fed_pos, ev.pos)
                 self._fed_pos = max(self._fed_pos, ev.pos)

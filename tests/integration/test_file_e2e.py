@@ -165,6 +165,16 @@ def test_real_time_pacing_releases_audio_on_the_clock() -> None:
         assert stats["final_lag_s"] < 2.0
 
 
+def test_a_pause_is_not_counted_as_lag(tmp_path: Path) -> None:
+    # 4 s of silence between clips: the lag is the backlog of unprocessed audio, and silence the VAD
+    # has passed over is not one (the previous utterance's end must not count from the new one's start)
+    wav, _ = joined(tmp_path, silence_s=4.0, n=2)
+    r = wlk("file", str(wav), "--model", "tiny.en", "--speed", "2", "--no-files")
+    assert r.returncode == 0, r.stderr.decode()
+    stats = parse_jsonl(r.stdout)[-1]["stats"]
+    assert stats["words"] > 10 and stats["max_lag_s"] < 2.5, stats
+
+
 def test_speed_zero_is_the_same_streaming_path() -> None:
     src, ref = clips()[2]
     r = wlk("file", str(src), *FAST, "--no-files")

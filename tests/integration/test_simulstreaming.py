@@ -98,7 +98,7 @@ def test_cli_jsonl_with_simulstreaming() -> None:
     events = parse_jsonl(r.stdout)
     check_jsonl(events)
     assert events[0]["policy"] == "simulstreaming"
-    assert events[0]["min_chunk_size"] == 0.2
+    assert events[0]["min_chunk_size"] == 0.1
     assert wer(ref, transcript(events)) <= 0.15
 
 

@@ -125,6 +125,36 @@ def test_a_full_stop_on_the_last_frames_ends_the_utterance() -> None:
     assert d.tokens == [1, 2] and d.next_token == 13
 
 
+LN = {0.3: -1.204, 0.25: -1.386, 0.9: -0.105}  # log-probabilities
+
+
+def test_an_unsure_token_waits_for_twice_the_threshold() -> None:
+    script = chain([(1, 10), (2, 30), (3, 60)])
+    script[(1, 2)] = [(3, LN[0.3], 60)]  # token 3 is a guess
+    al = aligner(ScriptedDecoder(script, len(PROMPT)), frame_threshold=25)
+    d = run(al, content=100)  # about 40 frames from the end <= 2 x 25: held back like a token near the end
+    assert d.tokens == [1, 2] and d.reason == "frame" and d.next_token == 3
+    assert run(al, content=115).tokens == [1, 2, 3]  # more than 50 frames away: out
+    assert run(al, content=100, is_last=True).tokens == [1, 2, 3]  # at a pause nothing more will come
+    sure = chain([(1, 10), (2, 30), (3, 60)])
+    assert run(aligner(ScriptedDecoder(sure, len(PROMPT)), frame_threshold=25), content=100).tokens == [1, 2, 3]
+    off = aligner(ScriptedDecoder(script, len(PROMPT)), frame_threshold=25, uncertain_prob=0.0)
+    assert run(off, content=100).tokens == [1, 2, 3]
+
+
+def test_unsure_means_unsure_of_the_word_not_of_its_spelling() -> None:
+    spell = {1: "a", 2: "for", 3: "for", 4: "four", 5: "", 6: "b"}  # 2 " For", 3 " for", 5 ","
+    script = chain([(1, 10)])
+    script[(1,)] = [(2, LN[0.3], 60), (3, LN[0.3], 60)]  # "For" or "for": the word itself is sure
+    al = aligner(ScriptedDecoder(script, len(PROMPT)), frame_threshold=25)
+    al.spelling = lambda t: spell.get(t, f"other{t}")
+    assert run(al, content=100).tokens == [1, 2]
+    script[(1,)] = [(2, LN[0.3], 60), (4, LN[0.25], 60)]  # "For" or "four": a guess
+    assert run(al, content=100).tokens == [1]
+    script[(1,)] = [(5, LN[0.3], 60), (6, LN[0.25], 60)]  # a comma at 0.3 is not held for its doubt
+    assert run(al, content=100).tokens == [1, 5]
+
+
 def test_continues_after_committed_tokens() -> None:
     d = run(aligner(ScriptedDecoder(chain(SPEECH), len(PROMPT))), content=100, committed=[1, 2], last_frame=30)
     assert d.tokens == [3, 4]

@@ -22,6 +22,7 @@ starts afresh at each utterance).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -146,6 +147,7 @@ class SimulStreamingPolicy(AudioBuffer):
                 no_speech=tok.no_speech,
                 max_tokens=self.decoder.max_tokens,
                 closing={ids[0] for p in _CLOSING if len(ids := tok.encode(p)) == 1},
+                spelling=functools.lru_cache(maxsize=None)(lambda t: norm(tok.decode([t]))),
             )
             self._aligners[key] = aligner
         return self._aligners[key]
