@@ -61,11 +61,12 @@ def test_devices_lists_the_monitor_as_system_audio(server: dict[str, str]) -> No
     assert monitor and "[system]" in monitor[0]
 
 
-def test_listen_captures_a_clip_played_in_real_time(server: dict[str, str], tmp_path: Path) -> None:
+@pytest.mark.parametrize("policy", ["local-agreement", "simulstreaming"])
+def test_listen_captures_a_clip_played_in_real_time(server: dict[str, str], tmp_path: Path, policy: str) -> None:
     src, ref = clips()[1]
-    proc = start_listen(server, tmp_path, "--device", f"{pulse.SINK}.monitor")
+    proc = start_listen(server, tmp_path, "--device", f"{pulse.SINK}.monitor", "--policy", policy)
     session = wait_for_session_line(proc)
-    assert session["source"] == f"{pulse.SINK}.monitor"
+    assert session["source"] == f"{pulse.SINK}.monitor" and session["policy"] == policy
     time.sleep(0.5)
     player = pulse.play(src, server)
     player.wait(timeout=30)

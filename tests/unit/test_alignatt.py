@@ -101,6 +101,7 @@ def test_stops_when_the_attention_nears_the_end_of_the_audio() -> None:
     d = run(aligner(ScriptedDecoder(chain(SPEECH), len(PROMPT)), frame_threshold=25), content=100, is_last=False)
     # 100 - 70 = 30 > 25: token 4 goes out; 100 - 80 = 20 <= 25: token 5 is held back
     assert d.tokens == [1, 2, 3, 4] and d.reason == "frame" and d.next_token == 5
+    assert d.next_onset is not None and 70 < d.next_onset <= 80  # where token 5's bump begins: word 4's end
     # the median filter flattens the bump's top; the first frame of the flat top is the most attended
     assert all(0 <= want - got <= 3 for got, want in zip(d.frames, [10, 30, 50, 70])), d.frames
     assert all(o <= f for o, f in zip(d.onsets, d.frames))

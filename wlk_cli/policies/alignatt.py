@@ -77,6 +77,8 @@ class Decoded:
     before a jump back within the pass), no-speech, context."""
     next_token: int | None = None
     """The token held back by the frame rule (it tells whether the last word is complete)."""
+    next_onset: int | None = None
+    """Where that token's attention peak begins: the end of the last word, when it begins a new one."""
     last_frame: int = 0
 
 
@@ -253,7 +255,7 @@ class AlignAtt:
                 if is_last and t0 in self.closing:  # the full stop after the last word attends to the end
                     step = _Step(t0, f0, onset(curves[b0], f0), float(logp[b0, t0]))
                     return _decoded(paths[b0] + [step], "frame", None, f0)
-                return _decoded(paths[b0], "frame", t0, last_frame)
+                return _decoded(paths[b0], "frame", t0, last_frame, onset(curves[b0], f0))
             if len(committed) + len(paths[b0]) + 1 > budget:
                 return _decoded(paths[b0], "budget", None, last_frame)
             # every token of every beam passes the same rules as the best one: a beam whose next token
@@ -293,7 +295,9 @@ class _Step:
     logprob: float
 
 
-def _decoded(path: list[_Step], reason: str, next_token: int | None, last_frame: int) -> Decoded:
+def _decoded(
+    path: list[_Step], reason: str, next_token: int | None, last_frame: int, next_onset: int | None = None
+) -> Decoded:
     return Decoded(
         tokens=[p.token for p in path],
         frames=[p.frame for p in path],
@@ -301,5 +305,6 @@ def _decoded(path: list[_Step], reason: str, next_token: int | None, last_frame:
         logprobs=[p.logprob for p in path],
         reason=reason,
         next_token=next_token,
+        next_onset=next_onset,
         last_frame=last_frame,
     )

@@ -208,14 +208,22 @@ class SimulStreamingPolicy(AudioBuffer):
     def _spaced(self) -> bool:
         return str(getattr(self._tok, "language_code", "en")) not in ("zh", "ja", "th", "lo", "my", "yue")
 
-    def _words(self, lo: int, hi: int, tokens: list[int], times: list[float], lps: list[float]) -> list[Word]:
-        """Words of tokens[lo:hi] (lo must start a word); each ends where the next begins, if known."""
+    def _words(
+        self, lo: int, hi: int, tokens: list[int], times: list[float], lps: list[float], after: float | None = None
+    ) -> list[Word]:
+        """Words of tokens[lo:hi] (lo must start a word); each ends where the next begins, if known
+        (``after``: where the word after tokens[hi - 1] begins)."""
         starts = [lo + s for s in self._starts(tokens[lo:hi])] + [hi]
         out: list[Word] = []
         for a, b in zip(starts, starts[1:]):
             text = self._tok.decode(tokens[a:b])
             start = times[a]
-            end = times[b] if b < len(times) else times[b - 1] + _WORD_TAIL_S
+            if b < len(times):
+                end = times[b]
+            elif after is not None:
+                end = after
+            else:
+                end = times[b - 1] + _WORD_TAIL_S
             end = min(max(end, start + FRAME_S), start + _MAX_WORD_S, max(self._transcribed_until, start + FRAME_S))
             prob = float(np.exp(np.mean(lps[a:b]))) if lps[a:b] else 0.0
             out.append(Word(start, end, text, prob))
@@ -232,7 +240,8 @@ class SimulStreamingPolicy(AudioBuffer):
         skip = self._echo(tokens) if not self._tokens else 0
         if skip:
             decoded = Decoded(decoded.tokens[skip:], decoded.frames[skip:], decoded.onsets[skip:],
-                              decoded.logprobs[skip:], decoded.reason, decoded.next_token)  # fmt: skip
+                              decoded.logprobs[skip:], decoded.reason, decoded.next_token,
+                              decoded.next_onset)  # fmt: skip
             tokens = tokens[skip:]
         times, t = [], self._times[-1] if self._times else self._offset
         for f in decoded.onsets:  # speech runs forward: a token never starts before the one before it
@@ -252,7 +261,10 @@ class SimulStreamingPolicy(AudioBuffer):
         all_tokens = self._tokens + held
         all_times = self._times + times[len(tokens) :]
         all_lps = self._lps + decoded.logprobs[len(tokens) :]
-        words = self._words(self._done, len(all_tokens), all_tokens, all_times, all_lps)
+        after = None  # the next word's start, when the held-back token begins it
+        if complete and not held and decoded.next_onset is not None and all_times:
+            after = max(all_times[-1] + FRAME_S, self._offset + decoded.next_onset * FRAME_S)
+        words = self._words(self._done, len(all_tokens), all_tokens, all_times, all_lps, after)
         n_open = len(self._words(len(self._tokens), len(all_tokens), all_tokens, all_times, all_lps)) if held else 0
         closed = len(words) - n_open
         if not final and not held and words and not self._next_starts_word(decoded.next_token):
