@@ -62,7 +62,11 @@ NeverFire = Annotated[
 Threads = Annotated[Optional[int], _opt("CPU threads for the model (0 = auto). [default: 0]", ASR)]
 MinChunk = Annotated[
     Optional[float],
-    _opt("Seconds of new audio between iterations. [default: 0.6 local-agreement, 0.1 simulstreaming]", STREAM),
+    _opt(
+        "Seconds of new audio between iterations. "
+        "[default: 0.6 local-agreement; simulstreaming 0.1 with tiny models, 0.2 larger]",
+        STREAM,
+    ),
 ]
 Trimming = Annotated[Optional[str], _opt("segment or sentence. [default: segment]", STREAM)]
 TrimmingSec = Annotated[Optional[float], _opt("Trim the buffer past this many seconds. [default: 15]", STREAM)]

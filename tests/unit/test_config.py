@@ -65,3 +65,12 @@ def test_out_of_range_flags_name_the_field(key: str, value: object) -> None:
 
 def test_defaults_are_valid() -> None:
     assert Settings().validate().model == "base"
+
+
+def test_the_step_defaults_to_the_policys_and_models_own() -> None:
+    assert Settings().chunk_s == 0.6
+    assert Settings(policy="simulstreaming", model="tiny.en").chunk_s == 0.1
+    assert Settings(policy="simulstreaming", model="/models/faster-whisper-tiny").chunk_s == 0.1
+    assert Settings(policy="simulstreaming", model="base").chunk_s == 0.2
+    assert Settings(policy="simulstreaming", model="base", min_chunk_size=0.5).chunk_s == 0.5
+    assert Settings(policy="simulstreaming", model="base").as_dict()["min_chunk_size"] == 0.2
