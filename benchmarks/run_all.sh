@@ -22,9 +22,7 @@ done
 $PY benchmarks/encoder_bench.py --model tiny.en --out "$OUT"
 $PY benchmarks/encoder_bench.py --model base --out "$OUT"
 $PY benchmarks/policy_bench.py "$WAV" "$REF" --model tiny.en --runs 3 --out "$OUT" \
-  --config "local-agreement=" --config "simulstreaming=--policy simulstreaming" \
-  --config "simulstreaming-ft20=--policy simulstreaming --frame-threshold 20" \
-  --config "simulstreaming-ft15=--policy simulstreaming --frame-threshold 15"
+  --config "local-agreement=" --config "simulstreaming=--policy simulstreaming"
 $PY benchmarks/policy_bench.py "$WAV" "$REF" --model base --runs 2 --out "$OUT" \
   --config "local-agreement=" --config "simulstreaming=--policy simulstreaming"
 $PY benchmarks/stream_bench.py "$WAV" "$REF" --model tiny.en --speed 0 --out "$OUT" -- --policy simulstreaming
