@@ -53,20 +53,7 @@ def build_policy(settings: Settings, asr: Any) -> Any:
     if settings.policy == "simulstreaming":
         from wlk_cli.policies.simulstreaming import SimulStreamingOptions, SimulStreamingPolicy
 
-        return SimulStreamingPolicy(
-            asr,
-            SimulStreamingOptions(
-                min_chunk_size=settings.chunk_s,
-                frame_threshold=settings.frame_threshold,
-                beams=settings.beam_size,
-                audio_max_len=settings.audio_max_len,
-                audio_min_len=settings.audio_min_len,
-                init_prompt=settings.init_prompt,
-                static_init_prompt=settings.static_init_prompt,
-                max_context_tokens=settings.max_context_tokens,
-                never_fire=settings.never_fire,
-            ),
-        )
+        return SimulStreamingPolicy(asr, SimulStreamingOptions.from_settings(settings))
     from wlk_cli.policies.local_agreement import LocalAgreementOptions, LocalAgreementPolicy
 
     return LocalAgreementPolicy(

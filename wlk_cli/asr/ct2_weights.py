@@ -33,19 +33,17 @@ class _Reader:
         self.f = f
         self.path = path
 
-    def take(self, fmt: str) -> int:
-        size = struct.calcsize("<" + fmt)
-        data = self.f.read(size)
-        if len(data) != size:
-            raise ModelError(f"{self.path}: truncated CTranslate2 model file")
-        return int(struct.unpack("<" + fmt, data)[0])
-
-    def string(self) -> str:
-        n = self.take("H")
+    def read(self, n: int) -> bytes:
         data = self.f.read(n)
         if len(data) != n:
             raise ModelError(f"{self.path}: truncated CTranslate2 model file")
-        return data.decode("utf-8", "replace").rstrip("\0")
+        return data
+
+    def take(self, fmt: str) -> int:
+        return int(struct.unpack("<" + fmt, self.read(struct.calcsize("<" + fmt)))[0])
+
+    def string(self) -> str:
+        return self.read(self.take("H")).decode("utf-8", "replace").rstrip("\0")
 
 
 def _dequantise(weights: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -83,10 +81,7 @@ def read_ct2_weights(model_dir: Path) -> tuple[str, dict[str, np.ndarray]]:
             nbytes = r.take("I")
             if code not in _DTYPES:
                 raise ModelError(f"{path}: variable {name} has unknown data type {code}")
-            data = f.read(nbytes)
-            if len(data) != nbytes:
-                raise ModelError(f"{path}: truncated CTranslate2 model file")
-            arr = np.frombuffer(data, dtype=_DTYPES[code])
+            arr = np.frombuffer(r.read(nbytes), dtype=_DTYPES[code])
             if code == _BFLOAT16:
                 arr = (arr.astype(np.uint32) << 16).view(np.float32)
             weights[name] = arr.reshape(shape)

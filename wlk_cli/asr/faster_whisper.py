@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from wlk_cli.asr.base import AsrResult, AsrSegment, AsrWord
-from wlk_cli.asr.models import resolve_model
+from wlk_cli.asr.models import config_alignment_heads, resolve_model
 from wlk_cli.audio import SAMPLE_RATE
 from wlk_cli.errors import ModelError, UsageError
 
@@ -48,17 +48,6 @@ class EncodedAudio:
     content_frames: int
     """Frames that hold the audio; the rest is the silence padded after it."""
     language: str
-
-
-def _has_alignment_heads(model_dir: Any) -> bool:
-    """Whether config.json names the cross-attention heads that time words (older conversions do not)."""
-    import json
-
-    try:
-        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return isinstance(config, dict) and bool(config.get("alignment_heads"))
 
 
 def _pick_device(device: str) -> str:
@@ -94,7 +83,7 @@ class FasterWhisperBackend:
         except (RuntimeError, ValueError, OSError) as e:
             raise ModelError(f"cannot load model {opts.model!r} on {self.device}: {str(e).splitlines()[0]}") from None
         self._ct2: Any = self._fw.model
-        self.has_alignment_heads = _has_alignment_heads(path)
+        self.has_alignment_heads = bool(config_alignment_heads(path))  # the heads that time words
         self.multilingual: bool = bool(self._ct2.is_multilingual)
         self._languages: set[str] = set(self._fw.supported_languages)
         self._fixed_language: str | None = self._check_language(opts.language)

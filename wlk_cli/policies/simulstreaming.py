@@ -22,6 +22,7 @@ starts afresh at each utterance).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from wlk_cli.audio import SAMPLE_RATE
+from wlk_cli.config import POLICY_CHUNK_S, Settings
 from wlk_cli.events import Word
 from wlk_cli.policies.alignatt import FRAME_S, AlignAtt, AlignAttConfig, Decoded
 from wlk_cli.policies.base import AudioBuffer, PolicyUpdate
@@ -45,7 +47,7 @@ _RESERVE = 64  # decoder positions kept free for new tokens when the prompt is b
 
 @dataclass(frozen=True)
 class SimulStreamingOptions:
-    min_chunk_size: float = 0.6
+    min_chunk_size: float = POLICY_CHUNK_S["simulstreaming"]
     frame_threshold: int = 25
     beams: int = 1
     audio_max_len: float = 30.0
@@ -56,6 +58,20 @@ class SimulStreamingOptions:
     never_fire: bool = False
     pad_s: float = 1.0
     """Silence appended after the buffer for the encoder."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SimulStreamingOptions:
+        return cls(
+            min_chunk_size=settings.chunk_s,
+            frame_threshold=settings.frame_threshold,
+            beams=settings.beam_size,
+            audio_max_len=settings.audio_max_len,
+            audio_min_len=settings.audio_min_len,
+            init_prompt=settings.init_prompt,
+            static_init_prompt=settings.static_init_prompt,
+            max_context_tokens=settings.max_context_tokens,
+            never_fire=settings.never_fire,
+        )
 
 
 def _is_punctuation(text: str) -> bool:
@@ -81,8 +97,7 @@ class SimulStreamingPolicy(AudioBuffer):
         self.config = AlignAttConfig(frame_threshold=self.opts.frame_threshold, beams=self.opts.beams)
         self._aligners: dict[int, AlignAtt] = {}  # by tokenizer (the backend keeps one per language)
         self._static: list[int] | None = None  # static_init_prompt's tokens, encoded once
-        super().__init__()
-        self._transcribed_until = 0.0
+        super().__init__(self.opts.min_chunk_size)
         self._tokens: list[int] = []  # emitted on this buffer: final
         self._times: list[float] = []  # stream time of each
         self._lps: list[float] = []
@@ -93,13 +108,6 @@ class SimulStreamingPolicy(AudioBuffer):
         self._tok: Any = None
 
     # -- protocol ------------------------------------------------------------------------------
-    @property
-    def transcribed_until(self) -> float:
-        return self._transcribed_until
-
-    def ready(self) -> bool:
-        return self._new_samples >= self.opts.min_chunk_size * SAMPLE_RATE
-
     def reset_context(self) -> None:
         self._context = []
         self._tok = None  # the init prompt comes back with the next pass
@@ -239,9 +247,13 @@ class SimulStreamingPolicy(AudioBuffer):
             tokens = self._before_repeat(tokens)
         skip = self._echo(tokens) if not self._tokens else 0
         if skip:
-            decoded = Decoded(decoded.tokens[skip:], decoded.frames[skip:], decoded.onsets[skip:],
-                              decoded.logprobs[skip:], decoded.reason, decoded.next_token,
-                              decoded.next_onset)  # fmt: skip
+            decoded = dataclasses.replace(
+                decoded,
+                tokens=decoded.tokens[skip:],
+                frames=decoded.frames[skip:],
+                onsets=decoded.onsets[skip:],
+                logprobs=decoded.logprobs[skip:],
+            )
             tokens = tokens[skip:]
         times, t = [], self._times[-1] if self._times else self._offset
         for f in decoded.onsets:  # speech runs forward: a token never starts before the one before it
@@ -265,8 +277,7 @@ class SimulStreamingPolicy(AudioBuffer):
         if complete and not held and decoded.next_onset is not None and all_times:
             after = max(all_times[-1] + FRAME_S, self._offset + decoded.next_onset * FRAME_S)
         words = self._words(self._done, len(all_tokens), all_tokens, all_times, all_lps, after)
-        n_open = len(self._words(len(self._tokens), len(all_tokens), all_tokens, all_times, all_lps)) if held else 0
-        closed = len(words) - n_open
+        closed = len(words) - len(self._starts(held))  # the held tokens' words stay open
         if not final and not held and words and not self._next_starts_word(decoded.next_token):
             closed -= 1  # the last word may still grow
         confirmed = words[:closed]
