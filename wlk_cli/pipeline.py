@@ -18,6 +18,7 @@ from wlk_cli.audio import SAMPLE_RATE
 from wlk_cli.audio.ring import RingBuffer
 from wlk_cli.events import EndStats, SessionInfo, SpeakersEvent, StatusEvent, TranscriptEvent, Word
 from wlk_cli.policies.base import PolicyUpdate, StreamingPolicy
+from wlk_cli.policies.text import repair_times
 from wlk_cli.sinks.base import Sink
 from wlk_cli.vad import VoiceActivityController
 
@@ -89,6 +90,7 @@ class Pipeline:
         self._seq = 0
         self._next_id = 0
         self._tentative: tuple[Word, ...] = ()
+        self._confirmed_end = 0.0  # end of the last confirmed word
         self._latency = _Latency()
         self._first_latency: float | None = None
         self._max_lag = 0.0
@@ -105,6 +107,11 @@ class Pipeline:
 
     # -- emission ------------------------------------------------------------------------------
     def _emit(self, update: PolicyUpdate) -> None:
+        # times in order and never overlapping on every CPU: alignment noise is cut where it is
+        words = repair_times([*update.confirmed, *update.tentative], self._confirmed_end)
+        update = PolicyUpdate(words[: len(update.confirmed)], words[len(update.confirmed) :])
+        if update.confirmed:
+            self._confirmed_end = update.confirmed[-1].end
         tentative = tuple(update.tentative)
         if not update.confirmed and tentative == self._tentative:
             return

@@ -228,6 +228,21 @@ def test_loop_cut() -> None:
     assert loop_cut([7, 7, 7, 7], 3) == 3  # never below what was already emitted
 
 
+def test_loop_cut_with_frames_keeps_repeats_that_move_on_over_their_audio() -> None:
+    hello = [7, 8, 7, 8, 9, 7, 8]  # " Hello" "?" " Hello" "?" " Oh," " hello" "."
+    moving = [10, 30, 55, 75, 90, 100, 120]
+    assert loop_cut(hello, 0, moving, 0) == len(hello)
+    no = [5, 5, 5, 5, 5]
+    assert loop_cut(no, 0, [10, 25, 40, 55, 70], 0) == 5  # "no, no, no, no, no" said
+    assert loop_cut(no[:3], 0, [10, 25, 26], 0) == 2  # the attention stays put: a loop (checked per token)
+    phrase = [1, 2, 3, 4, 1, 2, 3, 4]
+    assert loop_cut(phrase, 0, [5, 10, 15, 20, 30, 40, 50, 60], 0) == 8
+    assert loop_cut(phrase, 0, [5, 10, 15, 20, 12, 14, 16, 18], 0) == 4  # back on the same audio
+    # the copy before lies in the tokens already emitted: their end frame is ``before``
+    assert loop_cut([9, 7, 7], 2, [40], 20) == 3
+    assert loop_cut([9, 7, 7], 2, [21], 20) == 2
+
+
 def test_median_filter_and_onset() -> None:
     x = torch.tensor([[0.0, 0.0, 9.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 0.0]])
     y = median_filter(x, 3)

@@ -105,10 +105,12 @@ def test_prompt_is_committed_text_that_left_the_buffer() -> None:
         assert prompt == before[-200:]
 
 
-def test_a_looping_hypothesis_is_not_committed_over_and_over() -> None:
+def test_a_decoding_loop_without_audio_is_not_committed() -> None:
+    # Whisper's loop: the phrase is said once on its audio, then again and again squeezed onto the
+    # last frames of the buffer (the copies have no audio of their own)
     loop = [(0.0, 0.3, " A"), (0.3, 0.6, " heart"), (0.6, 0.9, " trouble.")]
-    looped = loop + [(0.9 + s, 0.9 + e, t) for s, e, t in loop] + [(1.8 + s, 1.8 + e, t) for s, e, t in loop]
-    asr = ScriptedASR([looped, looped, looped, looped])
+    squeezed = [(2.3 + 0.02 * i, 2.3 + 0.02 * (i + 1), t) for i, (_, _, t) in enumerate(loop * 3)]
+    asr = ScriptedASR([loop + squeezed] * 4)
     p = LocalAgreementPolicy(asr, LocalAgreementOptions(min_chunk_size=0.5))
     texts: list[str] = []
     for k in range(4):
@@ -116,6 +118,73 @@ def test_a_looping_hypothesis_is_not_committed_over_and_over() -> None:
         texts += [w.text for w in p.step().confirmed]
     texts += [w.text for w in p.finish().confirmed]
     assert texts == [" A", " heart", " trouble."]
+
+
+def test_genuine_repeats_each_on_their_own_audio_are_all_committed() -> None:
+    # "Hello? Hello? Oh, hello." and "no, no, no, no": every copy has audio under it
+    said = [(0.1, 0.6, " Hello?"), (0.9, 1.4, " Hello?"), (1.7, 1.9, " Oh,"), (1.9, 2.4, " hello.")]
+    said += [(2.6 + 0.3 * i, 2.85 + 0.3 * i, " no,") for i in range(4)] + [(3.9, 4.3, " very"), (4.3, 4.7, " very")]
+    p = LocalAgreementPolicy(StreamASR(said), LocalAgreementOptions(min_chunk_size=0.3))
+    confirmed, _ = run_stream(p, 5.0)
+    assert [w.text for w in confirmed] == [t for _, _, t in said]
+
+
+def test_the_same_word_aligned_twice_is_committed_once() -> None:
+    # pass 1 ends on " Well," at 2.40 (zero length); pass 2 has it again at 2.40-2.46, then more
+    first = [(0.0, 0.5, " Yes."), (2.4, 2.4, " Well,"), (2.4, 2.4, " there")]
+    second = [(0.0, 0.5, " Yes."), (2.4, 2.46, " Well,"), (2.46, 2.7, " there"), (2.7, 2.9, " is")]
+    asr = ScriptedASR([first, first, second, second])
+    p = LocalAgreementPolicy(asr, LocalAgreementOptions(min_chunk_size=0.5))
+    texts: list[str] = []
+    for k in range(4):
+        feed(p, k * 0.8, 0.8)
+        texts += [w.text for w in p.step().confirmed]
+    texts += [w.text for w in p.finish().confirmed]
+    assert texts == [" Yes.", " Well,", " there", " is"]
+
+
+def test_a_pause_commits_the_words_shown_when_the_last_pass_hears_less() -> None:
+    shown = [(0.0, 0.3, " I"), (0.3, 0.6, " have"), (0.6, 0.9, " tried"), (0.9, 1.3, " to"), (1.3, 1.6, " know")]
+    fragments = [(0.0, 0.3, " I"), (0.3, 1.6, " ight.")]
+    asr = ScriptedASR([shown[:1], shown, fragments])
+    p = LocalAgreementPolicy(asr, LocalAgreementOptions(min_chunk_size=0.5))
+    feed(p, 0.0, 0.8)
+    p.step()
+    feed(p, 0.8, 0.8)
+    u = p.step()
+    assert [w.text for w in u.confirmed] == [" I"]
+    assert [w.text for w in u.tentative] == [" have", " tried", " to", " know"]
+    feed(p, 1.6, 0.2)
+    assert [w.text for w in p.finish().confirmed] == [" have", " tried", " to", " know"]
+
+
+def test_a_pause_takes_the_last_pass_when_it_hears_at_least_as_much() -> None:
+    shown = [(0.0, 0.3, " I"), (0.3, 0.6, " half"), (0.6, 0.9, " tried")]
+    better = [(0.0, 0.3, " I"), (0.3, 0.6, " have"), (0.6, 0.9, " tried"), (0.9, 1.3, " it.")]
+    p = LocalAgreementPolicy(ScriptedASR([shown[:1], shown, better]), LocalAgreementOptions(min_chunk_size=0.5))
+    feed(p, 0.0, 0.8)
+    p.step()
+    feed(p, 0.8, 0.8)
+    p.step()
+    feed(p, 1.6, 0.2)
+    assert [w.text for w in p.finish().confirmed] == [" have", " tried", " it."]
+
+
+def test_nothing_is_committed_while_the_language_is_unsure() -> None:
+    words = sentence_stream(10)
+    asr = StreamASR(words)
+    asr.language_settled = False  # type: ignore[attr-defined]
+    p = LocalAgreementPolicy(asr, LocalAgreementOptions(min_chunk_size=0.5))
+    t, early = 0.0, []
+    while t < words[-1][1] + 0.2:
+        feed(p, t, 0.1)
+        t += 0.1
+        if p.ready():
+            u = p.step()
+            early += u.confirmed
+            assert u.tentative or not early
+    assert early == []
+    assert [w.text for w in p.finish().confirmed] == [w[2] for w in words]
 
 
 def test_words_piled_on_one_instant_are_dropped() -> None:

@@ -26,6 +26,7 @@ _MAX_FRAMES = 3000
 _PAD_FRAMES = 300  # three seconds of trailing silence: Whisper ends cleanly, fewer hallucinated tails
 _LANG_LOCK_PROB = 0.8  # a detection this sure fixes the language for the session
 _LANG_LOCK_S = 10.0  # so does one made on a buffer this long
+_DETECT_AT_S = (1.0, 2.0, 4.0, 8.0)  # buffer lengths at which an unsure detection is made again
 _PREPEND = "\"'“¿([{-"
 _APPEND = "\"'.。,，!！?？:：”)]}、"
 
@@ -135,18 +136,39 @@ class FasterWhisperBackend:
         out[:, :k] = feats[:, :k]
         return out, content
 
-    def _detect(self, encoded: Any, duration: float) -> str:
-        """Detect on each buffer until one detection is sure enough; the longest buffer decides until then."""
+    @property
+    def language_settled(self) -> bool:
+        """Whether the language is decided for the session (given, or detected surely enough): until
+        then a policy keeps its words tentative, so that a better detection can still change them."""
+        return self._fixed_language is not None or self._locked
+
+    def _language_for(self, audio: np.ndarray) -> str:
+        """The language to decode ``audio`` in. Detection runs on Whisper's own 30 s window (as
+        faster-whisper's does: a detection on the short padded window of a pass is much less sure),
+        on the first buffer and then each time the buffer has doubled (1, 2, 4, 8 s), until one is
+        sure enough or made on enough audio; the longest buffer's detection is the guess until then."""
+        if self._fixed_language is not None:
+            return self._fixed_language
         if self._locked:
             assert self._detected is not None
             return self._detected
-        token, prob = self._ct2.detect_language(encoded)[0][0]
-        lang = str(token[2:-2])
-        if duration >= self._detected_on or self._detected is None:
-            self._detected, self.language_prob, self._detected_on = lang, float(prob), duration
-        if prob >= _LANG_LOCK_PROB or duration >= _LANG_LOCK_S:
-            self._detected, self.language_prob, self._locked = lang, float(prob), True
-        return lang
+        duration = audio.size / SAMPLE_RATE
+        due = self._detected is None or any(self._detected_on < t <= duration for t in _DETECT_AT_S)
+        if due:
+            import ctranslate2
+
+            window = np.zeros(_MAX_FRAMES * _HOP, dtype=np.float32)
+            n = min(audio.size, window.size)
+            window[:n] = audio[:n]
+            feats = self._fw.feature_extractor(window)[:, :_MAX_FRAMES].astype(np.float32)
+            encoded = self._ct2.encode(ctranslate2.StorageView.from_array(feats[None]))
+            token, prob = self._ct2.detect_language(encoded)[0][0]
+            self._detected, self.language_prob, self._detected_on = str(token[2:-2]), float(prob), duration
+            self._locked = prob >= _LANG_LOCK_PROB
+        if duration >= _LANG_LOCK_S:
+            self._locked = True
+        assert self._detected is not None
+        return self._detected
 
     def encode(self, audio: np.ndarray, pad_s: float = _PAD_FRAMES / _FRAMES_PER_S) -> EncodedAudio:
         """Run only the encoder (for a policy that decodes itself); detects the language as transcribe does."""
@@ -154,7 +176,7 @@ class FasterWhisperBackend:
 
         feats, content_frames = self._features(audio, int(pad_s * _FRAMES_PER_S))
         encoded = self._ct2.encode(ctranslate2.StorageView.from_array(feats[None]), to_cpu=True)
-        language = self._fixed_language or self._detect(encoded, audio.size / SAMPLE_RATE)
+        language = self._language_for(audio)
         return EncodedAudio(np.asarray(encoded, dtype=np.float32)[0], (content_frames + 1) // 2, language)
 
     def tokenizer(self, language: str) -> Any:
@@ -168,7 +190,7 @@ class FasterWhisperBackend:
         duration = audio.size / SAMPLE_RATE
         feats, content_frames = self._features(audio)
         encoded = self._ct2.encode(ctranslate2.StorageView.from_array(feats[None]), to_cpu=False)
-        language = self._fixed_language or self._detect(encoded, duration)
+        language = self._language_for(audio)
         tok = self._tokenizer(language)
 
         tokens: list[int] = []

@@ -138,20 +138,39 @@ def onset(curve: torch.Tensor, peak: int) -> int:
     return f
 
 
-def loop_cut(tokens: list[int], fixed: int) -> int:
+LOOP_FRAMES_PER_TOKEN = 3
+"""A repeated phrase said again advances the attention by at least this many frames per token."""
+
+
+def loop_cut(tokens: list[int], fixed: int, frames: list[int] | None = None, before: int = 0) -> int:
     """Length to keep when ``tokens`` ends in a loop, else ``len(tokens)``; never below ``fixed``.
 
-    An n-gram repeated back to back 4 times (n <= 2), 3 times (n == 3) or twice (n >= 4: a phrase said
-    again, Whisper's usual hallucination) is a loop; its first occurrence is kept.
+    The newest n tokens repeating the n before them are a loop when they have no audio of their own:
+    their most attended frames (``frames``, one per token from ``fixed`` on; ``before`` is the frame
+    of the last token before ``fixed``) do not move on past the copy before, by at least
+    LOOP_FRAMES_PER_TOKEN per token. A phrase really said again ("Hello? Hello?", "no, no, no")
+    moves the attention forward over its own audio. Without frames, a repeat is a loop when it comes
+    4 times (n <= 2), 3 times (n == 3) or twice (n >= 4).
     """
     size = len(tokens)
+
+    def frame(j: int) -> int | None:
+        return frames[j - fixed] if frames is not None and j >= fixed else None
+
     for n in range(1, 17):
-        reps = 4 if n <= 2 else 3 if n == 3 else 2
+        reps = 2 if frames is not None else 4 if n <= 2 else 3 if n == 3 else 2
         if n * reps > size:
             continue
         gram = tokens[size - n :]
-        if all(tokens[size - (r + 1) * n : size - r * n] == gram for r in range(1, reps)):
-            return max(fixed, size - (reps - 1) * n)
+        if not all(tokens[size - (r + 1) * n : size - r * n] == gram for r in range(1, reps)):
+            continue
+        if frames is not None:
+            prev = [frame(j) for j in range(size - 2 * n, size - n)]
+            prev_end = before if any(f is None for f in prev) else max(f for f in prev if f is not None)
+            copy = [f for f in (frame(j) for j in range(size - n, size)) if f is not None]
+            if copy and min(copy) >= prev_end - 2 and max(copy) - prev_end >= LOOP_FRAMES_PER_TOKEN * n:
+                continue  # said again, on audio of its own
+        return max(fixed, size - (reps - 1) * n)
     return size
 
 
@@ -229,6 +248,7 @@ class AlignAtt:
         scores = torch.zeros(1)
         paths: list[list[_Step]] = [[]]
         first = not committed
+        committed_frame = last_frame  # where the tokens already emitted on this audio end
         while len(prompt) + len(paths[0]) < self.max_tokens:
             logp = logp.masked_fill(self.first_suppress if first else self.suppress, float("-inf"))
             first = False
@@ -274,7 +294,9 @@ class AlignAtt:
             ]
             scores = torch.tensor([c[0] for c in chosen])
             last_frame = f0
-            keep = loop_cut(committed + [p.token for p in paths[0]], len(committed)) - len(committed)
+            pass_frames = [p.frame for p in paths[0]]
+            keep = loop_cut(committed + [p.token for p in paths[0]], len(committed), pass_frames, committed_frame)
+            keep -= len(committed)
             if keep < len(paths[0]):
                 return _decoded(paths[0][:keep], "loop", None, last_frame)
             if beams > 1:

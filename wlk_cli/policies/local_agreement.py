@@ -17,11 +17,21 @@ from wlk_cli.asr.base import AsrBackend, AsrResult
 from wlk_cli.audio import SAMPLE_RATE
 from wlk_cli.events import Word
 from wlk_cli.policies.base import AudioBuffer, PolicyUpdate
-from wlk_cli.policies.text import cut_collapsed, cut_repetition, is_sentence_end, norm, overlap_ngram, repeats_tail
+from wlk_cli.policies.text import (
+    cut_collapsed,
+    cut_repetition,
+    cut_unheard,
+    is_sentence_end,
+    norm,
+    overlap_ngram,
+    repeats_tail,
+)
 
 PROMPT_CHARS = 200
 _MAX_BUFFER_S = 25.0  # Whisper sees at most 30 s: past this the buffer is cut whatever happens
 _EMPTY_BUFFER_KEEP_S = 2.0
+_REHEARD_S = 1.0  # a re-heard prompt word lies this close to the start of a trimmed buffer
+_SAME_AUDIO_S = 0.15  # two copies of a word starting closer than this are one word, aligned twice
 
 
 @dataclass(frozen=True)
@@ -44,6 +54,7 @@ class LocalAgreementPolicy(AudioBuffer):
         self._committed: deque[Word] = deque(maxlen=64)  # newest committed words (prompt, dedupe)
         self._last_end = 0.0  # end of the newest committed word
         self._last_result: AsrResult | None = None
+        self._trimmed = False  # the buffer starts at a cut inside the utterance (not at its start)
 
     # -- protocol ------------------------------------------------------------------------------
     def reset_context(self) -> None:
@@ -58,15 +69,18 @@ class LocalAgreementPolicy(AudioBuffer):
         return PolicyUpdate(confirmed=confirmed, tentative=list(self._previous))
 
     def finish(self) -> PolicyUpdate:
+        shown = list(self._previous)
         if self._new_samples > 0 or self._last_result is None:
             rest = self._fresh_words(self._transcribe()) if self._audio.size else []
+            rest = _keep_shown(shown, rest)
         else:
-            rest = list(self._previous)
+            rest = shown
         confirmed = self._commit(rest)
         self._audio = np.zeros(0, dtype=np.float32)
         self._previous = []
         self._last_result = None
         self._new_samples = 0
+        self._trimmed = False
         return PolicyUpdate(confirmed=confirmed, tentative=[])
 
     # -- the algorithm -------------------------------------------------------------------------
@@ -80,19 +94,31 @@ class LocalAgreementPolicy(AudioBuffer):
         self._new_samples = 0
         self._transcribed_until = self._offset + self.buffer_duration
         words = [Word(self._offset + w.start, self._offset + w.end, w.text, w.prob) for w in result.words]
-        return cut_repetition(cut_collapsed(words))
+        return cut_repetition(cut_collapsed(cut_unheard(words, self._transcribed_until)))
 
     def _fresh_words(self, hypothesis: list[Word]) -> list[Word]:
         """Drop what was already committed: earlier words by time, then a re-heard n-gram."""
         fresh = [w for w in hypothesis if w.start > self._last_end - 0.1]
-        if fresh and self._committed and abs(fresh[0].start - self._last_end) < 1.0:
-            n = overlap_ngram(list(self._committed), fresh)
-            fresh = fresh[n:]
-        return fresh
+        if not fresh or not self._committed:
+            return fresh
+        committed = list(self._committed)
+        n = overlap_ngram(committed, fresh)
+        if n == 0:
+            return fresh
+        # the same words on the same audio (alignment moved them a little), or, after a cut, the words
+        # before it said again at the buffer's start (they prompt the model); a phrase that is really
+        # said again begins later, on audio of its own
+        copy = committed[-n:]
+        same_audio = fresh[0].start < copy[0].start + max(_SAME_AUDIO_S, (copy[-1].end - copy[0].start) / 2)
+        reheard = self._trimmed and fresh[0].start < self._offset + _REHEARD_S and copy[-1].end <= self._offset + 0.1
+        return fresh[n:] if same_audio or reheard else fresh
 
     def _agree(self, hypothesis: list[Word]) -> list[Word]:
         fresh = self._fresh_words(hypothesis)
         agreed: list[Word] = []
+        if not getattr(self.asr, "language_settled", True):  # an unsure language may still change
+            self._previous = fresh
+            return []
         for i, w in enumerate(fresh):
             same = i < len(self._previous) and norm(self._previous[i].text) == norm(w.text)
             sure = self.opts.confidence_validation and w.prob >= self.opts.confidence_threshold
@@ -153,4 +179,18 @@ class LocalAgreementPolicy(AudioBuffer):
         k = max(0, min(k, self._audio.size))
         self._audio = self._audio[k:]
         self._offset += k / SAMPLE_RATE
+        self._trimmed = self._trimmed or k > 0
         self._previous = [w for w in self._previous if w.end > self._offset]
+
+
+def _keep_shown(shown: list[Word], final: list[Word]) -> list[Word]:
+    """The words to commit at the end of an utterance: the last hypothesis, unless it says less over
+    the audio of the tentative words already on screen (a pass at a pause can lose words or keep only
+    fragments of them); then the words shown, and what the last hypothesis heard after them."""
+    if not shown:
+        return final
+    until = shown[-1].end
+    over_shown = [w for w in final if w.start < until - 0.05]
+    if len(over_shown) >= len(shown):
+        return final
+    return shown + [w for w in final if w.start >= until - 0.05]

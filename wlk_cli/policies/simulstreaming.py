@@ -261,7 +261,9 @@ class SimulStreamingPolicy(AudioBuffer):
             times.append(t)
         held: list[int] = []
         complete = self._next_starts_word(decoded.next_token)  # the decoder's next token begins a word
-        if not final and tokens and (self.opts.never_fire or not complete):
+        if not final and tokens and not getattr(self.asr, "language_settled", True):
+            tokens, held = [], tokens  # the language may still change: nothing is final yet
+        elif not final and tokens and (self.opts.never_fire or not complete):
             begins = self._starts(tokens, first_is_start=not self._tokens)
             cut = begins[-1] if begins else len(tokens)
             tokens, held = tokens[:cut], tokens[cut:]
