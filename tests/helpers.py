@@ -65,10 +65,36 @@ def check_jsonl(events: list[dict[str, Any]]) -> None:
         assert all(w["id"] is None for w in e["tentative"])
         for w in e["confirmed"] + e["tentative"]:
             assert set(w) == {"id", "start", "end", "text", "prob", "speaker"}
-            assert 0 <= w["start"] <= w["end"] and 0 <= w["prob"] <= 1
+            assert 0 <= w["start"] < w["end"] and 0 <= w["prob"] <= 1  # no word has zero length
     walls = [e["wall_s"] for e in body]
     assert walls == sorted(walls)
     words = [w for e in body for w in e["confirmed"]]
-    for a, b in zip(words, words[1:]):
-        assert b["start"] >= a["end"] - 0.15, (a, b)
+    check_times(words)
     assert events[-1]["stats"]["words"] == len(words)
+
+
+def check_times(words: list[dict[str, Any]]) -> None:
+    """Confirmed words are in order and do not overlap: a word ends at or before the next one starts
+    (times are rounded to the millisecond in the JSON), and none is committed twice on its own audio."""
+    for a, b in zip(words, words[1:]):
+        assert b["start"] >= a["end"] - 0.0015, (a, b)
+    for i, w in enumerate(words):
+        for p in words[max(0, i - 3) : i]:
+            assert not (normalize(p["text"]) == normalize(w["text"]) and w["start"] < p["end"] - 0.0015), (p, w)
+
+
+def lost_at_pauses(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Words shown tentative when an utterance ended that no confirmed word covers."""
+    words = [w for e in events if e["type"] == "transcript" for w in e["confirmed"]]
+    shown: list[dict[str, Any]] = []
+    gone = []
+    for e in events:
+        if e["type"] != "transcript":
+            continue
+        if e["utterance_end"]:
+            for t in shown:
+                mid = (t["start"] + t["end"]) / 2
+                if not any(w["start"] <= mid + 0.02 and w["end"] >= mid - 0.02 for w in words):
+                    gone.append(t)
+        shown = e["tentative"]
+    return gone

@@ -50,6 +50,8 @@ class TranscriptEvent:
     confirmed: tuple[Word, ...]
     tentative: tuple[Word, ...]
     language: str | None = None
+    utterance_end: bool = False
+    """A pause (or the end of the stream) closed the utterance: its words are all confirmed now."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -59,6 +61,7 @@ class TranscriptEvent:
             "audio_s": round(self.audio_s, 3),
             "confirmed": [w.to_dict() for w in self.confirmed],
             "tentative": [w.to_dict() for w in self.tentative],
+            "utterance_end": self.utterance_end,
         }
 
 

@@ -106,7 +106,7 @@ class Pipeline:
         self.words = 0
 
     # -- emission ------------------------------------------------------------------------------
-    def _emit(self, update: PolicyUpdate) -> None:
+    def _emit(self, update: PolicyUpdate, utterance_end: bool = False) -> None:
         # times in order and never overlapping on every CPU: alignment noise is cut where it is
         words = repair_times([*update.confirmed, *update.tentative], self._confirmed_end)
         update = PolicyUpdate(words[: len(update.confirmed)], words[len(update.confirmed) :])
@@ -131,7 +131,15 @@ class Pipeline:
         self.words += len(confirmed)
         self._tentative = tentative
         self.sink.transcript(
-            TranscriptEvent(self._seq, wall, self.ring.end / SAMPLE_RATE, tuple(confirmed), tentative, self.language())
+            TranscriptEvent(
+                self._seq,
+                wall,
+                self.ring.end / SAMPLE_RATE,
+                tuple(confirmed),
+                tentative,
+                self.language(),
+                utterance_end,
+            )
         )
         self._seq += 1
 
@@ -214,7 +222,7 @@ class Pipeline:
                 self._fed_pos = max(self._fed_pos, ev.pos)
                 self._last_speech_end = ev.pos
                 self._in_speech = False
-                self._emit(self.policy.finish())
+                self._emit(self.policy.finish(), utterance_end=True)
         if self._in_speech:
             self._feed_policy(self._fed_pos, self.vad.position)
             self._fed_pos = max(self._fed_pos, self.vad.position)
@@ -264,7 +272,7 @@ class Pipeline:
             for ev in self.vad.flush():
                 self._feed_policy(self._fed_pos, ev.pos)
             self._in_speech = False
-        self._emit(self.policy.finish())
+        self._emit(self.policy.finish(), utterance_end=True)
         if self.diarization is not None:
             self._speakers(self.diarization.finish(), final=True)
 
@@ -292,6 +300,7 @@ class Pipeline:
             error=str(error) if error is not None else None,
             extra={
                 "final_lag_s": round(max(0.0, final_lag), 3),
+                **({"note": "no speech found"} if self.words == 0 and error is None else {}),
                 **({"diarization_error": str(self.diarization.error)} if self._diarization_failed else {}),
             },
         )

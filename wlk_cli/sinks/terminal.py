@@ -110,9 +110,13 @@ class TerminalSink:
             self._live.stop()
         rtf = f"{stats.real_time_factor:.2f}"
         lat = "n/a" if stats.latency_mean_s is None else f"{stats.latency_mean_s:.2f} s"
+        language = f", language {stats.language}" if stats.language else ""
+        if stats.words == 0 and stats.error is None:
+            self.console.print(Text(f"no speech found in {stats.audio_duration_s:.1f} s of audio", style="dim"))
         self.console.print(
             Text(
-                f"{stats.words} words, {stats.audio_duration_s:.1f} s of audio, RTF {rtf}, mean latency {lat}",
+                f"{stats.words} words, {stats.audio_duration_s:.1f} s of audio{language}, RTF {rtf}, "
+                f"mean latency {lat}",
                 style="dim",
             )
         )

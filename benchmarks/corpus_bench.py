@@ -1,0 +1,194 @@
+#!/usr/bin/env python3
+"""Both streaming policies and the offline result of the same model on every case of the corpus.
+
+For each case (benchmarks/corpus.py) and model: offline faster-whisper on the whole file with its
+defaults (beam 5, and greedy beside it), then `wlk file` with each policy. One table: WER per case and
+pooled (errors over reference words of all cases), mean / p90 confirmation latency, CPU seconds per
+audio second, duplicated words (a confirmed word committed again on its own audio) and lost words (shown
+tentative when the tentative tail was cleared, then neither committed nor replaced by a confirmed word
+over the same audio). English-only models run the English cases only.
+
+    python benchmarks/corpus_bench.py --model tiny.en --speed 1 --out benchmarks/results.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psutil
+from corpus import load
+from report import emit, split_wlk_flags
+from stream_bench import normalize, run_stream
+
+POLICIES = ("local-agreement", "simulstreaming")
+
+
+def errors(ref: str, hyp: str) -> tuple[int, int]:
+    """(word errors, reference words)."""
+    import jiwer
+
+    r, h = " ".join(normalize(ref)), " ".join(normalize(hyp))
+    if not h:
+        return len(r.split()), len(r.split())
+    out = jiwer.process_words(r, h)
+    return out.substitutions + out.deletions + out.insertions, len(r.split())
+
+
+def offline(wav: str, model: Any, beam: int) -> str:
+    segs, _ = model.transcribe(wav, beam_size=beam)
+    return "".join(s.text for s in segs)
+
+
+def duplicates(words: list[dict[str, Any]]) -> int:
+    """Confirmed words that repeat one of the three before them on the same audio (starting before
+    that word's end): one word committed twice."""
+    n = 0
+    for i, w in enumerate(words):
+        for p in words[max(0, i - 3) : i]:
+            if normalize(p["text"]) == normalize(w["text"]) and w["start"] < p["end"] - 1e-3:
+                n += 1
+                break
+    return n
+
+
+def lost(events: list[dict[str, Any]]) -> int:
+    """Words shown tentative when an utterance ended that no confirmed word covers (the end of the
+    utterance neither committed them nor replaced them with words over the same audio)."""
+    confirmed = [w for ev in events if ev["type"] == "transcript" for w in ev["confirmed"]]
+    starts = np.array([w["start"] for w in confirmed]) if confirmed else np.zeros(0)
+    ends = np.array([w["end"] for w in confirmed]) if confirmed else np.zeros(0)
+    n, shown = 0, []
+    for ev in events:
+        if ev["type"] != "transcript":
+            continue
+        if ev.get("utterance_end"):
+            for w in shown:
+                mid = (w["start"] + w["end"]) / 2
+                n += 0 if np.any((starts <= mid + 0.02) & (ends >= mid - 0.02)) else 1
+        shown = ev["tentative"]
+    return n
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="tiny.en")
+    ap.add_argument("--speed", type=float, default=1.0)
+    ap.add_argument("--corpus", default=str(Path(__file__).parent / "corpus-audio"))
+    ap.add_argument("--cases", help="comma-separated case names (default: all)")
+    ap.add_argument("--policies", default=",".join(POLICIES))
+    ap.add_argument("--out", help="append the result lines to this JSON-lines file")
+    own, extra = split_wlk_flags(sys.argv[1:])  # wlk flags for both policies after --
+    a = ap.parse_args(own)
+    cases = load(Path(a.corpus))
+    if a.cases:
+        cases = [c for c in cases if c.name in a.cases.split(",")]
+    if a.model.endswith(".en"):
+        cases = [c for c in cases if c.language == "en"]
+    from faster_whisper import WhisperModel
+
+    from wlk_cli.asr.models import resolve_model
+
+    model = WhisperModel(str(resolve_model(a.model)), device="cpu", compute_type="int8", cpu_threads=2)
+    stamp = {
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "machine": f"{platform.node()} {platform.machine()} {psutil.cpu_count()} cpu",
+        "bench": "corpus",
+        "model": a.model,
+        "speed": a.speed,
+        "extra": extra,
+    }
+    systems = ["offline-beam5", "offline-greedy", *a.policies.split(",")]
+    totals: dict[str, list[float]] = {s: [0.0] * 6 for s in systems}  # errors, ref words, audio, cpu, dup, lost
+    lat: dict[str, list[float]] = {s: [] for s in systems}
+    table = []
+    for case in cases:
+        row: dict[str, Any] = {"case": case.name, "seconds": case.seconds}
+        for system in systems:
+            if system.startswith("offline"):
+                hyp = offline(case.wav, model, 5 if system.endswith("beam5") else 1)
+                e, n = errors(case.reference, hyp)
+                totals[system][0] += e
+                totals[system][1] += n
+                row[system] = {"wer": round(e / n, 4), "hypothesis": hyp}
+                continue
+            res = run_stream(case.wav, a.model, a.speed, ["--policy", system, *extra])
+            events = res["events"]
+            words = [w for ev in events if ev["type"] == "transcript" for w in ev["confirmed"]]
+            e, n = errors(case.reference, str(res["text"]))
+            lats = [ev["wall_s"] - w["end"] for ev in events if ev["type"] == "transcript" for w in ev["confirmed"]]
+            dup, gone = duplicates(words), lost(events)
+            t = totals[system]
+            t[0] += e
+            t[1] += n
+            t[2] += float(res["audio_s"])  # type: ignore[arg-type]
+            t[3] += float(res["cpu_s"])  # type: ignore[arg-type]
+            t[4] += dup
+            t[5] += gone
+            lat[system] += lats
+            row[system] = {
+                "wer": round(e / n, 4),
+                "latency_mean_s": round(float(np.mean(lats)), 3) if lats else None,
+                "latency_p90_s": round(float(np.percentile(lats, 90)), 3) if lats else None,
+                "cpu_s_per_audio_s": res["cpu_s_per_audio_s"],
+                "duplicated": dup,
+                "lost": gone,
+                "language": res["wlk_stats"]["language"],  # type: ignore[index]
+                "hypothesis": res["text"],
+            }
+        emit({**stamp, **row}, a.out)
+        table.append(row)
+    summary: dict[str, Any] = {**stamp, "bench": "corpus-summary", "cases": [c.name for c in cases]}
+    for system in systems:
+        t = totals[system]
+        s: dict[str, Any] = {"pooled_wer": round(t[0] / t[1], 4) if t[1] else None}
+        if not system.startswith("offline"):
+            s["latency_mean_s"] = round(float(np.mean(lat[system])), 3) if lat[system] else None
+            s["latency_p90_s"] = round(float(np.percentile(lat[system], 90)), 3) if lat[system] else None
+            s["cpu_s_per_audio_s"] = round(t[3] / t[2], 3) if t[2] else None
+            s["duplicated"] = int(t[4])
+            s["lost"] = int(t[5])
+        summary[system] = s
+    emit(summary, a.out)
+    print_table(table, systems, summary, file=sys.stderr)
+
+
+def print_table(table: list[dict[str, Any]], systems: list[str], summary: dict[str, Any], file: Any) -> None:
+    head = f"{'case':14s}" + "".join(f"{s:>17s}" for s in systems)
+    print(head, file=file)
+    for row in table:
+        cells = []
+        for s in systems:
+            r = row[s]
+            cell = f"{100 * r['wer']:.1f}%"
+            if "latency_mean_s" in r and r["latency_mean_s"] is not None:
+                cell += f" {r['latency_mean_s']:.2f}s"
+            if r.get("duplicated") or r.get("lost"):
+                cell += f" d{r['duplicated']}l{r['lost']}"
+            cells.append(f"{cell:>17s}")
+        print(f"{row['case']:14s}" + "".join(cells), file=file)
+    cells = []
+    for s in systems:
+        r = summary[s]
+        cell = f"{100 * r['pooled_wer']:.1f}%"
+        if r.get("latency_mean_s") is not None:
+            cell += f" {r['latency_mean_s']:.2f}s"
+        cells.append(f"{cell:>17s}")
+    print(f"{'pooled':14s}" + "".join(cells), file=file)
+    for s in systems:
+        r = summary[s]
+        if "cpu_s_per_audio_s" in r:
+            print(
+                f"{s}: p90 {r['latency_p90_s']} s, CPU {r['cpu_s_per_audio_s']} s/s, "
+                f"duplicated {r['duplicated']}, lost {r['lost']}",
+                file=file,
+            )
+
+
+if __name__ == "__main__":
+    main()
