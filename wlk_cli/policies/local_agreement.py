@@ -184,13 +184,11 @@ class LocalAgreementPolicy(AudioBuffer):
 
 
 def _keep_shown(shown: list[Word], final: list[Word]) -> list[Word]:
-    """The words to commit at the end of an utterance: the last hypothesis, unless it says less over
-    the audio of the tentative words already on screen (a pass at a pause can lose words or keep only
-    fragments of them); then the words shown, and what the last hypothesis heard after them."""
-    if not shown:
+    """The words to commit at the end of an utterance: the last hypothesis, unless it says fewer words
+    than the tentative words already on screen (a pass at a pause can lose words or keep only
+    fragments of them); then the words shown, and what the last hypothesis heard after them. Words
+    are counted, not matched by time: without alignment heads a short buffer's words are squeezed."""
+    if not shown or (len(final) >= len(shown) and final[-1].end >= shown[-1].end - 0.1):
         return final
     until = shown[-1].end
-    over_shown = [w for w in final if w.start < until - 0.05]
-    if len(over_shown) >= len(shown):
-        return final
     return shown + [w for w in final if w.start >= until - 0.05]
