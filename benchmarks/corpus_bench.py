@@ -45,16 +45,32 @@ def offline(wav: str, model: Any, beam: int) -> str:
     return "".join(s.text for s in segs)
 
 
-def duplicates(words: list[dict[str, Any]]) -> int:
-    """Confirmed words that repeat one of the three before them on the same audio (starting before
-    that word's end): one word committed twice."""
+def repeated_words(words: list[str]) -> int:
+    """Words in phrases (2 words or more) said twice back to back."""
+    n, i = 0, 0
+    while i < len(words):
+        for k in range(6, 1, -1):
+            if words[i : i + k] == words[i + k : i + 2 * k] and len(words[i : i + k]) == k:
+                n += k
+                i += k
+                break
+        else:
+            i += 1
+    return n
+
+
+def duplicates(words: list[dict[str, Any]], reference: str) -> int:
+    """Words committed twice: a confirmed word that repeats one of the three before it on the same
+    audio (starting before that word's end), and phrases said twice back to back more often than the
+    reference says them (Whisper's "Good night, husband. Good night, husband.")."""
     n = 0
     for i, w in enumerate(words):
         for p in words[max(0, i - 3) : i]:
             if normalize(p["text"]) == normalize(w["text"]) and w["start"] < p["end"] - 1e-3:
                 n += 1
                 break
-    return n
+    said = [t for w in words for t in normalize(w["text"])]
+    return n + max(0, repeated_words(said) - repeated_words(normalize(reference)))
 
 
 def lost(events: list[dict[str, Any]]) -> int:
@@ -122,7 +138,7 @@ def main() -> None:
             words = [w for ev in events if ev["type"] == "transcript" for w in ev["confirmed"]]
             e, n = errors(case.reference, str(res["text"]))
             lats = [ev["wall_s"] - w["end"] for ev in events if ev["type"] == "transcript" for w in ev["confirmed"]]
-            dup, gone = duplicates(words), lost(events)
+            dup, gone = duplicates(words, case.reference), lost(events)
             t = totals[system]
             t[0] += e
             t[1] += n

@@ -86,6 +86,28 @@ def test_nothing_shown_is_lost_at_pauses(tmp_path: Path, policy: str) -> None:
     assert wer(" ".join(r for _, r in cl[:4]), transcript(events)) <= 0.15
 
 
+def said_twice(words: list[str], n: int = 3) -> list[list[str]]:
+    """n-grams (n or longer) said twice back to back."""
+    return [
+        words[i : i + k]
+        for k in range(n, 8)
+        for i in range(len(words) - 2 * k + 1)
+        if words[i : i + k] == words[i + k : i + 2 * k]
+    ]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("policy", POLICIES)
+def test_quick_turns_say_no_phrase_twice(tmp_path: Path, policy: str) -> None:
+    # 0.15 s between speakers: the end of a turn is where Whisper likes to say the last phrase again
+    cl = clips()
+    gap = np.zeros(int(0.15 * SR), dtype=np.float32)
+    path = write(tmp_path, "turns", *[x for c, _ in cl for x in (sf.read(c, dtype="float32")[0], gap)])
+    text = transcript(run(path, "--model", "tiny.en", "--policy", policy))
+    assert said_twice(normalize(text)) == [], text
+    assert wer(" ".join(r for _, r in cl), text) <= 0.15, text
+
+
 @pytest.mark.slow
 def test_speed_two_commits_no_word_twice(tmp_path: Path) -> None:
     cl = clips()

@@ -175,6 +175,16 @@ def test_attention_jumping_back_discards_the_pass() -> None:
     assert d.tokens == [1, 2, 3] and d.reason == "eot"
 
 
+def test_a_token_whose_attention_leapt_ahead_does_not_end_the_pass() -> None:
+    # token 2 attends far ahead (130), token 3 back in line with token 1: token 2's attention was the
+    # outlier (tiny.en on a phone call: " need" attended where " heard" is), so decoding goes on
+    script = chain([(1, 40), (2, 130), (3, 50), (4, 60)])
+    d = run(aligner(ScriptedDecoder(script, len(PROMPT)), jump_back=50), content=200)
+    assert d.tokens == [1, 2, 3, 4] and d.reason == "eot"
+    assert d.frames[1] == d.frames[0]  # put back in line with the token before
+    assert d.onsets == sorted(d.onsets)
+
+
 def test_loop_guard_on_a_looping_decoder() -> None:
     class Looping(ScriptedDecoder):
         def _out(self, seq: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -241,6 +251,8 @@ def test_loop_cut_with_frames_keeps_repeats_that_move_on_over_their_audio() -> N
     # the copy before lies in the tokens already emitted: their end frame is ``before``
     assert loop_cut([9, 7, 7], 2, [40], 20) == 3
     assert loop_cut([9, 7, 7], 2, [21], 20) == 2
+    # a copy whose attention goes ahead and then back ("Hey, fever" again over music) is not in order
+    assert loop_cut([1, 2, 3, 1, 2, 3], 3, [72, 60, 49], 46) == 3
 
 
 def test_median_filter_and_onset() -> None:

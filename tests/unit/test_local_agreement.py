@@ -170,6 +170,23 @@ def test_a_pause_takes_the_last_pass_when_it_hears_at_least_as_much() -> None:
     assert [w.text for w in p.finish().confirmed] == [" have", " tried", " it."]
 
 
+def test_audio_after_the_last_word_is_heard_at_the_end_of_the_utterance() -> None:
+    # the model stops after "Hello? Hello?" on the short buffer although the utterance goes on 2 s
+    hellos = [(0.0, 0.5, " Hello?"), (0.6, 1.0, " Hello?")]
+    rest = [(0.1, 0.4, " I"), (0.4, 0.9, " see"), (0.9, 1.3, " you.")]
+    asr = ScriptedASR([hellos, hellos, hellos, rest])
+    p = LocalAgreementPolicy(asr, LocalAgreementOptions(min_chunk_size=1.0))
+    texts: list[str] = []
+    for k in range(2):
+        feed(p, k * 1.0, 1.0)
+        texts += [w.text for w in p.step().confirmed]
+    feed(p, 2.0, 1.0)
+    last = p.finish().confirmed
+    texts += [w.text for w in last]
+    assert texts == [" Hello?", " Hello?", " I", " see", " you."]
+    assert last[-3].start >= 1.0  # timed on the audio after the last word
+
+
 def test_nothing_is_committed_while_the_language_is_unsure() -> None:
     words = sentence_stream(10)
     asr = StreamASR(words)

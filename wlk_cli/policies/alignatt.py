@@ -147,7 +147,7 @@ def loop_cut(tokens: list[int], fixed: int, frames: list[int] | None = None, bef
 
     The newest n tokens repeating the n before them are a loop when they have no audio of their own:
     their most attended frames (``frames``, one per token from ``fixed`` on; ``before`` is the frame
-    of the last token before ``fixed``) do not move on past the copy before, by at least
+    of the last token before ``fixed``) do not move on, in order, past the copy before, by at least
     LOOP_FRAMES_PER_TOKEN per token. A phrase really said again ("Hello? Hello?", "no, no, no")
     moves the attention forward over its own audio. Without frames, a repeat is a loop when it comes
     4 times (n <= 2), 3 times (n == 3) or twice (n >= 4).
@@ -168,8 +168,9 @@ def loop_cut(tokens: list[int], fixed: int, frames: list[int] | None = None, bef
             prev = [frame(j) for j in range(size - 2 * n, size - n)]
             prev_end = before if any(f is None for f in prev) else max(f for f in prev if f is not None)
             copy = [f for f in (frame(j) for j in range(size - n, size)) if f is not None]
-            if copy and min(copy) >= prev_end - 2 and max(copy) - prev_end >= LOOP_FRAMES_PER_TOKEN * n:
-                continue  # said again, on audio of its own
+            in_order = all(b >= a - 3 for a, b in zip(copy, copy[1:]))
+            if copy and in_order and min(copy) >= prev_end - 2 and max(copy) - prev_end >= LOOP_FRAMES_PER_TOKEN * n:
+                continue  # said again, in order, on audio of its own
         return max(fixed, size - (reps - 1) * n)
     return size
 
@@ -213,6 +214,16 @@ class AlignAtt:
         top = logp.topk(10)
         p = sum(math.exp(float(v)) for v, i in zip(top.values, top.indices) if self.spelling(int(i)) == key)
         return p < self.cfg.uncertain_prob
+
+    def _jumped_back(self, path: list[_Step], frame: int, committed_frame: int) -> bool:
+        """Whether a token attending ``frame`` jumps back: far behind the token before it and also
+        behind the one before that (or the tokens already emitted), so the decoder has begun to say
+        again what it said. When it lies in line with the one before that, it is the token before it
+        whose attention leapt ahead (tiny models do this on conversational audio): not a jump."""
+        if path[-1].frame - frame <= self.cfg.jump_back:
+            return False
+        before = path[-2].frame if len(path) > 1 else committed_frame
+        return frame < before - self.cfg.jump_back // 5
 
     def run(
         self,
@@ -268,7 +279,9 @@ class AlignAtt:
             if not is_last and last_frame - f0 > cfg.rewind_threshold:
                 return Decoded(reason="rewind", last_frame=-cfg.rewind_threshold)
             if paths[b0] and paths[b0][-1].frame - f0 > cfg.jump_back:
-                return _decoded(paths[b0], "jump", None, last_frame)
+                if self._jumped_back(paths[b0], f0, committed_frame):
+                    return _decoded(paths[b0], "jump", None, last_frame)
+                paths[b0][-1] = _back_in_line(paths[b0], committed_frame)
             if content_frames - f0 <= threshold or (
                 content_frames - f0 <= far and float(logp[b0, t0]) < uncertain and self._unsure(logp[b0], t0)
             ):
@@ -284,7 +297,7 @@ class AlignAtt:
                 (sc, b, t)
                 for sc, b, t in ranked
                 if content_frames - peaks[b] > threshold
-                and not (paths[b] and paths[b][-1].frame - peaks[b] > cfg.jump_back)
+                and not (paths[b] and self._jumped_back(paths[b], peaks[b], committed_frame))
             ][:beams]
             index = [c[1] for c in chosen]
             new = [c[2] for c in chosen]
@@ -315,6 +328,16 @@ class _Step:
     frame: int
     onset: int
     logprob: float
+
+
+def _back_in_line(path: list[_Step], committed_frame: int) -> _Step:
+    """The last step of ``path`` with its attention (which leapt ahead) put back in line with the step
+    before it: its frame and onset become that step's, so the next tokens are judged and timed from
+    there."""
+    last = path[-1]
+    frame = path[-2].frame if len(path) > 1 else max(committed_frame, 0)
+    start = path[-2].onset if len(path) > 1 else frame
+    return _Step(last.token, frame, min(last.onset, max(start, frame)), last.logprob)
 
 
 def _decoded(

@@ -32,6 +32,7 @@ _MAX_BUFFER_S = 25.0  # Whisper sees at most 30 s: past this the buffer is cut w
 _EMPTY_BUFFER_KEEP_S = 2.0
 _REHEARD_S = 1.0  # a re-heard prompt word lies this close to the start of a trimmed buffer
 _SAME_AUDIO_S = 0.15  # two copies of a word starting closer than this are one word, aligned twice
+_UNHEARD_TAIL_S = 1.0  # an utterance that goes on this long after its last word has that audio heard again
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ class LocalAgreementPolicy(AudioBuffer):
         else:
             rest = shown
         confirmed = self._commit(rest)
+        confirmed += self._commit(self._unheard_tail())
         self._audio = np.zeros(0, dtype=np.float32)
         self._previous = []
         self._last_result = None
@@ -85,8 +87,7 @@ class LocalAgreementPolicy(AudioBuffer):
 
     # -- the algorithm -------------------------------------------------------------------------
     def _prompt(self) -> str:
-        text = "".join(w.text for w in self._committed if w.end <= self._offset + 1e-6)
-        return text[-PROMPT_CHARS:]
+        return self._prompt_before(self._offset)
 
     def _transcribe(self) -> list[Word]:
         result = self.asr.transcribe(self._audio, prompt=self._prompt())
@@ -95,6 +96,25 @@ class LocalAgreementPolicy(AudioBuffer):
         self._transcribed_until = self._offset + self.buffer_duration
         words = [Word(self._offset + w.start, self._offset + w.end, w.text, w.prob) for w in result.words]
         return cut_repetition(cut_collapsed(cut_unheard(words, self._transcribed_until)))
+
+    def _unheard_tail(self) -> list[Word]:
+        """Words of the audio after the last word, when the utterance ends a second or more after it.
+        Whisper can stop early on a short buffer (tiny.en heard "Hello? Hello? Oh, hello." and nothing
+        of the sentence after it); that audio, transcribed on its own, is heard."""
+        end = self._offset + self.buffer_duration
+        start = max(self._last_end, self._offset)
+        if end - start < _UNHEARD_TAIL_S:
+            return []
+        k = int(round((start - self._offset) * SAMPLE_RATE))
+        result = self.asr.transcribe(self._audio[k:])  # unprompted: prompted, it says the prompt again
+        words = [Word(start + w.start, start + w.end, w.text, w.prob) for w in result.words]
+        words = self._fresh_words(cut_repetition(cut_collapsed(cut_unheard(words, end))))
+        n = overlap_ngram(list(self._committed), words)
+        return words[n:] if n >= 2 else words  # the words just committed, heard again
+
+    def _prompt_before(self, t: float) -> str:
+        text = "".join(w.text for w in self._committed if w.end <= t + 1e-6)
+        return text[-PROMPT_CHARS:]
 
     def _fresh_words(self, hypothesis: list[Word]) -> list[Word]:
         """Drop what was already committed: earlier words by time, then a re-heard n-gram."""

@@ -288,8 +288,14 @@ class SimulStreamingPolicy(AudioBuffer):
         return confirmed
 
     def _before_repeat(self, tokens: list[int]) -> list[int]:
-        """The attention went back within a pass: the decoder began saying something again. Keep what
-        comes before the last sentence end, or else drop the word in progress."""
+        """The attention went back within a pass: the decoder began saying something again. A copy of
+        the tokens just before it at the end of the pass is part of that loop and goes (Whisper's "Good
+        night husband. Good night husband." over the pause after it); then keep what comes before the
+        last sentence end, or else drop the word in progress."""
+        said = self._tokens + tokens
+        for n in range(len(tokens), 1, -1):
+            if len(said) >= 2 * n and said[-n:] == said[-2 * n : -n]:
+                return tokens[:-n]
         for i in range(len(tokens) - 1, -1, -1):
             if self._tok.decode([tokens[i]]).strip().endswith((".", "?", "!", "。", "？", "！")):
                 return tokens[: i + 1]
