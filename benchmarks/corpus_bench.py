@@ -29,11 +29,31 @@ from stream_bench import normalize, run_stream
 POLICIES = ("local-agreement", "simulstreaming")
 
 
+_ONES = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen".split()
+_ONES += "seventeen eighteen nineteen".split()
+_TENS = "twenty thirty forty fifty sixty seventy eighty ninety".split()
+
+
+def spoken(word: str) -> str:
+    """A number below 100 written as words ("10" -> "ten", "42" -> "forty two"): the models write
+    digits where the references spell them out."""
+    if not word.isdigit() or int(word) >= 100:
+        return word
+    n = int(word)
+    if n < 20:
+        return _ONES[n]
+    return _TENS[n // 10 - 2] + ("" if n % 10 == 0 else " " + _ONES[n % 10])
+
+
+def words_of(text: str) -> str:
+    return " ".join(spoken(w) for w in normalize(text))
+
+
 def errors(ref: str, hyp: str) -> tuple[int, int]:
-    """(word errors, reference words)."""
+    """(word errors, reference words), numbers below 100 compared as words."""
     import jiwer
 
-    r, h = " ".join(normalize(ref)), " ".join(normalize(hyp))
+    r, h = words_of(ref), words_of(hyp)
     if not h:
         return len(r.split()), len(r.split())
     out = jiwer.process_words(r, h)

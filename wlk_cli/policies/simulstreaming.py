@@ -34,7 +34,7 @@ from wlk_cli.config import POLICY_CHUNK_S, Settings
 from wlk_cli.events import Word
 from wlk_cli.policies.alignatt import FRAME_S, AlignAtt, AlignAttConfig, Decoded
 from wlk_cli.policies.base import AudioBuffer, PolicyUpdate
-from wlk_cli.policies.text import norm
+from wlk_cli.policies.text import norm, overlap_ngram
 
 WHISPER_MAX_S = 30.0
 _PUNCTUATION = set("\"'.。,，!！?？:：”)]}、;-…")
@@ -42,6 +42,7 @@ _CLOSING = (".", "?", "!", "。", "？", "！", "...", "…")
 _WORD_TAIL_S = 0.2  # a word whose successor is not known yet ends this long after its last token's onset
 _MAX_WORD_S = 2.0
 _MIN_FINISH_S = 0.2  # shorter leftovers at the end of an utterance are not decoded
+_UNHEARD_TAIL_S = 1.0  # an utterance that goes on this long after its last word has that audio decoded again
 _RESERVE = 64  # decoder positions kept free for new tokens when the prompt is built
 
 
@@ -125,15 +126,35 @@ class SimulStreamingPolicy(AudioBuffer):
         confirmed: list[Word] = []
         if self.buffer_duration >= _MIN_FINISH_S:
             confirmed = self._take(self._pass(is_last=True), final=True)
+            confirmed += self._unheard_tail()
         elif self._tokens:
             confirmed = self._take(Decoded(), final=True)
-        self._audio = np.zeros(0, dtype=np.float32)
+        self._reset_buffer(np.zeros(0, dtype=np.float32), self._offset)
+        return PolicyUpdate(confirmed=confirmed, tentative=[])
+
+    def _reset_buffer(self, audio: np.ndarray, offset: float) -> None:
+        self._audio, self._offset = audio, offset
         self._tokens, self._times, self._lps = [], [], []
         self._done = 0
         self._new_samples = 0
         self._last_frame = -self.config.rewind_threshold
         self._tentative = []
-        return PolicyUpdate(confirmed=confirmed, tentative=[])
+
+    def _unheard_tail(self) -> list[Word]:
+        """At the end of an utterance, the audio after the last word, when the decoder stopped a second
+        or more before the end (tiny.en, after "Hello? Hello? Oh, hello.", said nothing of the sentence
+        after it): decoded on its own, without the tokens before it (which made it stop)."""
+        end = self._offset + self.buffer_duration
+        start = (self._times[-1] + _WORD_TAIL_S) if self._times else self._offset
+        if end - start < _UNHEARD_TAIL_S:
+            return []
+        said = self._words(0, len(self._tokens), self._tokens, self._times, self._lps) if self._tokens else []
+        k = int(round((start - self._offset) * SAMPLE_RATE))
+        self._reset_buffer(self._audio[k:], self._offset + k / SAMPLE_RATE)
+        words = [w for w in self._take(self._pass(is_last=True), final=True) if w.start >= start - 1e-6]
+        n = overlap_ngram(said, words)
+        return words[n:] if n >= 2 else words  # the words just said, heard again
+
 
     # -- decoding ------------------------------------------------------------------------------
     def _aligner(self, tok: Any) -> AlignAtt:
