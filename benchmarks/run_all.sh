@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every figure issues #2 to #5 ask for, appended as JSON lines to benchmarks/results.jsonl. About 80 minutes.
+# Every figure issues #2 to #11 ask for, appended as JSON lines to benchmarks/results.jsonl. About 2 hours.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -30,3 +30,12 @@ $PY benchmarks/stream_bench.py "$WAV" "$REF" --model tiny.en --speed 1 --repeat-
   -- --policy simulstreaming
 $PY benchmarks/alignatt_timing.py ../shared/data/ami/trn0*.wav --model tiny.en --out "$OUT"
 $PY benchmarks/alignatt_timing.py ../shared/data/ami/trn0*.wav --model base --out "$OUT"
+# Issue #11: the real-speech corpus (both policies against offline beam 5 / greedy of the same model)
+$PY benchmarks/corpus_bench.py --model tiny.en --speed 1 --out "$OUT"
+$PY benchmarks/corpus_bench.py --model base --speed 1 --out "$OUT"
+# pacing does not change the words: long.wav at speed 1, 2 and 4 (tiny.en, both policies)
+for speed in 1 2 4; do
+  $PY benchmarks/stream_bench.py "$WAV" "$REF" --model tiny.en --speed "$speed" --out "$OUT"
+  $PY benchmarks/stream_bench.py "$WAV" "$REF" --model tiny.en --speed "$speed" --no-baseline --out "$OUT" \
+    -- --policy simulstreaming
+done

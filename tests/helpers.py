@@ -92,9 +92,8 @@ def lost_at_pauses(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if e["type"] != "transcript":
             continue
         if e["utterance_end"]:
-            for t in shown:
-                mid = (t["start"] + t["end"]) / 2
-                if not any(w["start"] <= mid + 0.02 and w["end"] >= mid - 0.02 for w in words):
+            for t in shown:  # covered: a confirmed word overlaps its time (alignment moves words a little)
+                if not any(w["start"] < t["end"] and w["end"] > t["start"] for w in words):
                     gone.append(t)
         shown = e["tentative"]
     return gone
