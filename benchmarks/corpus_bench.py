@@ -66,11 +66,13 @@ def offline(wav: str, model: Any, beam: int) -> str:
 
 
 def repeated_words(words: list[str]) -> int:
-    """Words in phrases (2 words or more) said twice back to back."""
+    """Words in phrases said twice back to back (phrases of two or more different words: a run of one
+    word, "hello hello hello", is a count the model can get wrong, not a phrase said again)."""
     n, i = 0, 0
     while i < len(words):
         for k in range(6, 1, -1):
-            if words[i : i + k] == words[i + k : i + 2 * k] and len(words[i : i + k]) == k:
+            phrase = words[i : i + k]
+            if len(phrase) == k and len(set(phrase)) > 1 and phrase == words[i + k : i + 2 * k]:
                 n += k
                 i += k
                 break

@@ -35,6 +35,21 @@ def run_stream(
     return confirmed, tentatives
 
 
+def step_texts(
+    policy: LocalAgreementPolicy, steps: int, chunk_s: float, tail_s: float = 0.0
+) -> tuple[list[str], list[Word]]:
+    """Feed ``steps`` chunks with a step after each, then ``tail_s`` more audio and finish (a pause):
+    (all confirmed texts, the words the finish confirmed)."""
+    texts: list[str] = []
+    for k in range(steps):
+        feed(policy, k * chunk_s, chunk_s)
+        texts += [w.text for w in policy.step().confirmed]
+    if tail_s:
+        feed(policy, steps * chunk_s, tail_s)
+    last = policy.finish().confirmed
+    return texts + [w.text for w in last], last
+
+
 def test_commits_only_the_common_prefix_of_two_hypotheses() -> None:
     asr = ScriptedASR(
         [
@@ -112,12 +127,7 @@ def test_a_decoding_loop_without_audio_is_not_committed() -> None:
     squeezed = [(2.3 + 0.02 * i, 2.3 + 0.02 * (i + 1), t) for i, (_, _, t) in enumerate(loop * 3)]
     asr = ScriptedASR([loop + squeezed] * 4)
     p = LocalAgreementPolicy(asr, LocalAgreementOptions(min_chunk_size=0.5))
-    texts: list[str] = []
-    for k in range(4):
-        feed(p, k * 0.6, 0.6)
-        texts += [w.text for w in p.step().confirmed]
-    texts += [w.text for w in p.finish().confirmed]
-    assert texts == [" A", " heart", " trouble."]
+    assert step_texts(p, 4, 0.6)[0] == [" A", " heart", " trouble."]
 
 
 def test_genuine_repeats_each_on_their_own_audio_are_all_committed() -> None:
@@ -135,12 +145,7 @@ def test_the_same_word_aligned_twice_is_committed_once() -> None:
     second = [(0.0, 0.5, " Yes."), (2.4, 2.46, " Well,"), (2.46, 2.7, " there"), (2.7, 2.9, " is")]
     asr = ScriptedASR([first, first, second, second])
     p = LocalAgreementPolicy(asr, LocalAgreementOptions(min_chunk_size=0.5))
-    texts: list[str] = []
-    for k in range(4):
-        feed(p, k * 0.8, 0.8)
-        texts += [w.text for w in p.step().confirmed]
-    texts += [w.text for w in p.finish().confirmed]
-    assert texts == [" Yes.", " Well,", " there", " is"]
+    assert step_texts(p, 4, 0.8)[0] == [" Yes.", " Well,", " there", " is"]
 
 
 def test_a_pause_commits_the_words_shown_when_the_last_pass_hears_less() -> None:
@@ -176,13 +181,7 @@ def test_audio_after_the_last_word_is_heard_at_the_end_of_the_utterance() -> Non
     rest = [(0.1, 0.4, " I"), (0.4, 0.9, " see"), (0.9, 1.3, " you.")]
     asr = ScriptedASR([hellos, hellos, hellos, rest])
     p = LocalAgreementPolicy(asr, LocalAgreementOptions(min_chunk_size=1.0))
-    texts: list[str] = []
-    for k in range(2):
-        feed(p, k * 1.0, 1.0)
-        texts += [w.text for w in p.step().confirmed]
-    feed(p, 2.0, 1.0)
-    last = p.finish().confirmed
-    texts += [w.text for w in last]
+    texts, last = step_texts(p, 2, 1.0, tail_s=1.0)
     assert texts == [" Hello?", " Hello?", " I", " see", " you."]
     assert last[-3].start >= 1.0  # timed on the audio after the last word
 
