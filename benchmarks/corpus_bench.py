@@ -34,11 +34,14 @@ _ONES += "seventeen eighteen nineteen".split()
 _TENS = "twenty thirty forty fifty sixty seventy eighty ninety".split()
 
 
+_SPELLINGS = {"ok": "okay", "mr": "mister", "mrs": "missus"}
+
+
 def spoken(word: str) -> str:
-    """A number below 100 written as words ("10" -> "ten", "42" -> "forty two"): the models write
-    digits where the references spell them out."""
+    """A number below 100 written as words ("10" -> "ten", "42" -> "forty two"), and one spelling of
+    words written two ways ("OK", "okay"): the models write digits where the references spell them."""
     if not word.isdigit() or int(word) >= 100:
-        return word
+        return _SPELLINGS.get(word, word)
     n = int(word)
     if n < 20:
         return _ONES[n]

@@ -55,6 +55,9 @@ class AlignAttConfig:
     tokens_per_s: float = 12.0
     """Token budget per second of audio in the buffer (plus 10): a runaway decoder stops here."""
     no_speech_threshold: float = 0.6
+    logprob_threshold: float = -1.0
+    """With a no-speech probability above the threshold, a first pass whose tokens average below this
+    log-probability is silence (Whisper's rule)."""
     uncertain_prob: float = 0.5
     """A token the decoder gives less than this probability needs ``uncertain_factor`` times the frame
     threshold between its most attended frame and the end of the audio (not at the end of an
@@ -201,6 +204,7 @@ class AlignAtt:
         self.max_tokens = max_tokens
         self.closing = closing  # punctuation that may end an utterance inside the last frames
         self.spelling = spelling  # a token's text, lowercased, without spaces or punctuation
+        self._no_speech_p = 0.0  # of the pass being decoded
 
     def _unsure(self, logp: torch.Tensor, token: int) -> bool:
         """Whether the decoder is unsure of the word ``token`` spells: its probability, summed over the
@@ -239,8 +243,30 @@ class AlignAtt:
         """Decode after ``prompt`` (which ends with the tokens ``committed`` so far on this audio).
 
         ``aligned_from`` is the prompt index of the start-of-transcript token: rows from there on are
-        the tokens of this audio, whose attention standardises each frame.
+        the tokens of this audio, whose attention standardises each frame. As in Whisper, a first pass
+        on new audio is silence only when the no-speech probability is high *and* the tokens it
+        decoded are unsure (mean log-probability below ``logprob_threshold``): a synthetic or unusual
+        voice often has a high no-speech probability and clear words.
         """
+        self._no_speech_p = 0.0
+        decoded = self._run(features, content_frames, prompt, aligned_from, committed, budget, last_frame, is_last)
+        if self._no_speech_p > self.cfg.no_speech_threshold and decoded.reason != "rewind":
+            lps = decoded.logprobs
+            if not lps or sum(lps) / len(lps) < self.cfg.logprob_threshold:
+                return Decoded(reason="no-speech", last_frame=last_frame)
+        return decoded
+
+    def _run(
+        self,
+        features: torch.Tensor,
+        content_frames: int,
+        prompt: list[int],
+        aligned_from: int,
+        committed: list[int],
+        budget: int,
+        last_frame: int,
+        is_last: bool,
+    ) -> Decoded:
         cfg = self.cfg
         beams = cfg.beams
         threshold = cfg.end_threshold if is_last else cfg.frame_threshold
@@ -250,9 +276,7 @@ class AlignAtt:
         positions = [aligned_from, -1]
         logp, att, state = self.model.decode(torch.tensor([prompt]), self.model.start(features, 1), positions)
         if not committed and self.no_speech is not None:
-            p = float(logp[0, 0, self.no_speech].exp())
-            if p > cfg.no_speech_threshold:
-                return Decoded(reason="no-speech", last_frame=last_frame)
+            self._no_speech_p = float(logp[0, 0, self.no_speech].exp())
         stats = AttentionStats.of(att[:, :, aligned_from:, :content])
         row = att[:, :, -1, :content]
         logp = logp[:, -1]

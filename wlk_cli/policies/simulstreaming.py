@@ -155,7 +155,6 @@ class SimulStreamingPolicy(AudioBuffer):
         n = overlap_ngram(said, words)
         return words[n:] if n >= 2 else words  # the words just said, heard again
 
-
     # -- decoding ------------------------------------------------------------------------------
     def _aligner(self, tok: Any) -> AlignAtt:
         key = id(tok)
