@@ -38,6 +38,10 @@ def test_cut_repetition_drops_copies_without_audio() -> None:
     assert len(cut_repetition(long + squeezed(long, 3.7))) == 12
     no = ws(" no")
     assert [w.text for w in cut_repetition(no + squeezed(no * 3, 0.3))] == [" no"]
+    # words of no length with gaps between them: the span is there, the audio is not ("Hey, fever.")
+    hey = [Word(14.81, 15.45, " Hey,", 0.9), Word(15.45, 15.45, " fever.", 0.9)]
+    ghost = [Word(15.45, 15.45, " Hey,", 0.9), Word(15.63, 15.67, " fever.", 0.9)]
+    assert [w.text for w in cut_repetition(hey + ghost)] == [" Hey,", " fever."]
     # a copy on the audio of the copy before is not said again either
     again = [Word(w.start + 0.1, w.end, w.text, w.prob) for w in once]
     assert [w.text for w in cut_repetition(once + again)] == [" a", " heart", " trouble."]

@@ -33,9 +33,10 @@ SENTENCE_END = (".", "?", "!", "。", "？", "！", "…")
 
 def _has_audio(copy: Sequence[Word], after: float) -> bool:
     """Whether a copy of a repeated phrase has audio of its own: it starts after ``after`` (the end of
-    the copy before it) and spans at least MIN_WORD_S per word."""
-    span = copy[-1].end - copy[0].start
-    return copy[0].start >= after - 0.05 and span >= MIN_WORD_S * len(copy)
+    the copy before it) and its words last at least MIN_WORD_S each on average (their own times, not
+    the span: a loop's copy is words of no length with gaps between them)."""
+    heard = sum(max(0.0, w.end - w.start) for w in copy)
+    return copy[0].start >= after - 0.05 and heard >= MIN_WORD_S * len(copy)
 
 
 def cut_repetition(words: list[Word]) -> list[Word]:
