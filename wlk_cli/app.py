@@ -43,7 +43,7 @@ def build_backend(settings: Settings) -> Any:
             task=settings.task,
             device=settings.device,
             compute_type=settings.compute_type,
-            beam_size=settings.beam_size,
+            beam_size=settings.beams,
             threads=settings.threads,
         )
     )

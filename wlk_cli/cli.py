@@ -42,7 +42,10 @@ ListenDevice = Annotated[
     Optional[str], _opt("Compute device: auto, cpu or cuda. [default: auto]", ASR, "--compute-device")
 ]
 ComputeType = Annotated[Optional[str], _opt("CTranslate2 compute type. [default: auto]", ASR)]
-BeamSize = Annotated[Optional[int], _opt("Beam size (1 = greedy). [default: 1]", ASR, "--beam-size", "--beams")]
+BeamSize = Annotated[
+    Optional[int],
+    _opt("Beam size (1 = greedy). [default: 1; 2 for simulstreaming with tiny models]", ASR, "--beam-size", "--beams"),
+]
 Policy = Annotated[
     Optional[str], _opt("local-agreement or simulstreaming (AlignAtt). [default: local-agreement]", STREAM)
 ]

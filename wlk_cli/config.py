@@ -20,6 +20,7 @@ TRIMMING = ("segment", "sentence")
 POLICIES = ("local-agreement", "simulstreaming")
 POLICY_CHUNK_S = {"local-agreement": 0.6, "simulstreaming": 0.1}
 SIMUL_CHUNK_S_LARGER = 0.2  # simulstreaming with models larger than tiny
+SIMUL_BEAMS_TINY = 2  # simulstreaming with tiny models
 
 
 def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
@@ -47,8 +48,8 @@ class Settings:
     """auto, cpu or cuda."""
     compute_type: str = "auto"
     """CTranslate2 compute type; auto is int8 on the CPU and float16 on CUDA."""
-    beam_size: int = 1
-    """Beam size of each decoding pass (1 = greedy, the fastest)."""
+    beam_size: int = 0
+    """Beam size of each decoding pass (1 = greedy, the fastest); 0 = the policy's own (see ``beams``)."""
     threads: int = 0
     """CPU threads for the model; 0 picks what is fastest for the model size."""
     policy: str = "local-agreement"
@@ -121,7 +122,7 @@ class Settings:
             raise UsageError("model: must not be empty")
         if not self.language.strip():
             raise UsageError("language: must not be empty")
-        _range("beam_size", self.beam_size, 1, 20)
+        _range("beam_size", self.beam_size, 0, 20)
         _range("threads", self.threads, 0, 256)
         if self.min_chunk_size != 0:
             _range("min_chunk_size", self.min_chunk_size, 0.05, 30.0)
@@ -160,12 +161,27 @@ class Settings:
         which made more early guesses with 0.1 s steps (base on long.wav: WER 10.2% against 5.5%)."""
         if self.min_chunk_size:
             return self.min_chunk_size
-        if self.policy == "simulstreaming" and "tiny" not in Path(self.model).name.lower():
+        if self.policy == "simulstreaming" and not self._tiny:
             return SIMUL_CHUNK_S_LARGER
         return POLICY_CHUNK_S[self.policy]
 
+    @property
+    def beams(self) -> int:
+        """beam_size, or the default: greedy, but 2 beams for simulstreaming with tiny models. Its passes
+        decode a few tokens each with the beams batched, so a second beam costs little, and it helps
+        tiny (tiny.en on long.wav: WER 7.09% -> 5.51% at the same latency and CPU; the corpus pooled
+        17.5% -> 16.3%) but not base (long.wav 5.51% both; the corpus 23.8% -> 25.6%, a loop of one
+        token in German). local-agreement decodes the whole buffer at every step: beams multiply that."""
+        if self.beam_size:
+            return self.beam_size
+        return SIMUL_BEAMS_TINY if self.policy == "simulstreaming" and self._tiny else 1
+
+    @property
+    def _tiny(self) -> bool:
+        return "tiny" in Path(self.model).name.lower()
+
     def as_dict(self) -> dict[str, Any]:
-        return {**dataclasses.asdict(self), "min_chunk_size": self.chunk_s}
+        return {**dataclasses.asdict(self), "min_chunk_size": self.chunk_s, "beam_size": self.beams}
 
 
 _FIELD_TYPES: dict[str, type] = {

@@ -140,7 +140,7 @@ def test_bad_simulstreaming_input(tmp_path: Path) -> None:
     base = ["file", clip, "--model", "tiny.en", "--policy", "simulstreaming", "--no-files"]
     one_line_error(wlk(*base, "--frame-threshold", "0"), 2, "frame_threshold")
     one_line_error(wlk(*base, "--frame-threshold", "-4"), 2, "frame_threshold")
-    one_line_error(wlk(*base, "--beams", "0"), 2, "beam_size")
+    one_line_error(wlk(*base, "--beams", "-1"), 2, "beam_size")
     one_line_error(wlk(*base, "--audio-max-len", "0.5", "--min-chunk-size", "0.6"), 2, "audio_max_len")
     one_line_error(wlk(*base, "--audio-max-len", "45"), 2, "audio_max_len")
     one_line_error(wlk(*base, "--max-context-tokens", "500"), 2, "max_context_tokens")

@@ -199,6 +199,25 @@ def test_loop_guard_on_a_looping_decoder() -> None:
     assert dec.calls < 12  # stopped as soon as the third copy formed
 
 
+def test_a_loop_is_cut_whichever_way_the_pass_ends() -> None:
+    # tiny.en with 2 beams at an utterance's end, after " Hey," was committed: " either... Hey, either..."
+    # (scripted after the committed two), the copy's attention back on the first one's audio, the last
+    # "..." a full stop on the final frames. The pass ended on the full stop's rule, which returned the
+    # path unchecked.
+    hey, comma, either, dots = 1, 2, 3, 13
+    script = chain([(hey, 20), (comma, 40), (either, 46), (dots, 74), (hey, 40), (comma, 45), (either, 50), (dots, 97)])
+    al = aligner(ScriptedDecoder(script, len(PROMPT)), beams=2)
+    al.closing = {dots}
+    d = run(al, content=100, committed=[hey, comma], last_frame=40, is_last=True)
+    assert d.tokens == [either, dots] and d.reason == "loop", d
+    # said again on audio of its own, the same words stay
+    script = chain([(hey, 20), (comma, 40), (either, 46), (dots, 52), (hey, 60), (comma, 66), (either, 80), (dots, 97)])
+    al = aligner(ScriptedDecoder(script, len(PROMPT)), beams=2)
+    al.closing = {dots}
+    d = run(al, content=100, committed=[hey, comma], last_frame=40, is_last=True)
+    assert d.tokens == [either, dots, hey, comma, either, dots] and d.reason != "loop"
+
+
 def test_token_budget_stops_a_runaway() -> None:
     class Runaway(ScriptedDecoder):
         def _out(self, seq: list[int]) -> tuple[torch.Tensor, torch.Tensor]:

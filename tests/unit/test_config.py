@@ -51,7 +51,7 @@ def test_bad_toml_and_unknown_name() -> None:
         ("speed", 1000.0),
         ("chunk_ms", 0),
         ("chunk_ms", 100000),
-        ("beam_size", 0),
+        ("beam_size", -1),
         ("min_chunk_size", 0.01),
         ("task", "summarize"),
         ("formats", "srt,docx"),
@@ -74,3 +74,11 @@ def test_the_step_defaults_to_the_policys_and_models_own() -> None:
     assert Settings(policy="simulstreaming", model="base").chunk_s == 0.2
     assert Settings(policy="simulstreaming", model="base", min_chunk_size=0.5).chunk_s == 0.5
     assert Settings(policy="simulstreaming", model="base").as_dict()["min_chunk_size"] == 0.2
+
+
+def test_the_beam_size_defaults_to_the_policys_and_models_own() -> None:
+    assert Settings().beams == 1 and Settings(model="tiny.en").beams == 1
+    assert Settings(policy="simulstreaming", model="tiny.en").beams == 2
+    assert Settings(policy="simulstreaming", model="base").beams == 1
+    assert Settings(policy="simulstreaming", model="tiny", beam_size=1).beams == 1
+    assert Settings(policy="simulstreaming", model="tiny").as_dict()["beam_size"] == 2  # the start event's

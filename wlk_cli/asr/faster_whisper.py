@@ -158,10 +158,7 @@ class FasterWhisperBackend:
         if due:
             import ctranslate2
 
-            window = np.zeros(_MAX_FRAMES * _HOP, dtype=np.float32)
-            n = min(audio.size, window.size)
-            window[:n] = audio[:n]
-            feats = self._fw.feature_extractor(window)[:, :_MAX_FRAMES].astype(np.float32)
+            feats, _ = self._features(audio, pad_frames=_MAX_FRAMES)
             encoded = self._ct2.encode(ctranslate2.StorageView.from_array(feats[None]))
             token, prob = self._ct2.detect_language(encoded)[0][0]
             self._detected, self.language_prob, self._detected_on = str(token[2:-2]), float(prob), duration

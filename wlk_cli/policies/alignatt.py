@@ -169,7 +169,7 @@ def loop_cut(tokens: list[int], fixed: int, frames: list[int] | None = None, bef
             continue
         if frames is not None:
             prev = [frame(j) for j in range(size - 2 * n, size - n)]
-            prev_end = before if any(f is None for f in prev) else max(f for f in prev if f is not None)
+            prev_end = max([f for f in prev if f is not None] or [before])  # its tokens emitted before: their end
             copy = [f for f in (frame(j) for j in range(size - n, size)) if f is not None]
             in_order = all(b >= a - 3 for a, b in zip(copy, copy[1:]))
             if copy and in_order and min(copy) >= prev_end - 2 and max(copy) - prev_end >= LOOP_FRAMES_PER_TOKEN * n:
@@ -204,7 +204,6 @@ class AlignAtt:
         self.max_tokens = max_tokens
         self.closing = closing  # punctuation that may end an utterance inside the last frames
         self.spelling = spelling  # a token's text, lowercased, without spaces or punctuation
-        self._no_speech_p = 0.0  # of the pass being decoded
 
     def _unsure(self, logp: torch.Tensor, token: int) -> bool:
         """Whether the decoder is unsure of the word ``token`` spells: its probability, summed over the
@@ -248,9 +247,14 @@ class AlignAtt:
         decoded are unsure (mean log-probability below ``logprob_threshold``): a synthetic or unusual
         voice often has a high no-speech probability and clear words.
         """
-        self._no_speech_p = 0.0
-        decoded = self._run(features, content_frames, prompt, aligned_from, committed, budget, last_frame, is_last)
-        if self._no_speech_p > self.cfg.no_speech_threshold and decoded.reason != "rewind":
+        positions = [aligned_from, -1]
+        logp, att, state = self.model.decode(torch.tensor([prompt]), self.model.start(features, 1), positions)
+        decoded = self._run(
+            logp, att, state, content_frames, prompt, aligned_from, committed, budget, last_frame, is_last
+        )
+        if committed or self.no_speech is None or decoded.reason == "rewind":
+            return decoded
+        if float(logp[0, 0, self.no_speech].exp()) > self.cfg.no_speech_threshold:
             lps = decoded.logprobs
             if not lps or sum(lps) / len(lps) < self.cfg.logprob_threshold:
                 return Decoded(reason="no-speech", last_frame=last_frame)
@@ -258,7 +262,9 @@ class AlignAtt:
 
     def _run(
         self,
-        features: torch.Tensor,
+        logp: torch.Tensor,
+        att: torch.Tensor,
+        state: Any,
         content_frames: int,
         prompt: list[int],
         aligned_from: int,
@@ -273,10 +279,6 @@ class AlignAtt:
         uncertain = math.log(cfg.uncertain_prob) if cfg.uncertain_prob > 0 and not is_last else -math.inf
         far = cfg.uncertain_factor * threshold
         content = max(1, content_frames)
-        positions = [aligned_from, -1]
-        logp, att, state = self.model.decode(torch.tensor([prompt]), self.model.start(features, 1), positions)
-        if not committed and self.no_speech is not None:
-            self._no_speech_p = float(logp[0, 0, self.no_speech].exp())
         stats = AttentionStats.of(att[:, :, aligned_from:, :content])
         row = att[:, :, -1, :content]
         logp = logp[:, -1]
@@ -284,6 +286,23 @@ class AlignAtt:
         paths: list[list[_Step]] = [[]]
         first = not committed
         committed_frame = last_frame  # where the tokens already emitted on this audio end
+
+        def kept(path: list[_Step]) -> int:
+            """How much of ``path`` is not a loop (over the tokens already emitted on this audio too)."""
+            keep = loop_cut(
+                committed + [p.token for p in path], len(committed), [p.frame for p in path], committed_frame
+            )
+            return keep - len(committed)
+
+        def result(
+            path: list[_Step], reason: str, next_token: int | None, last: int, next_onset: int | None = None
+        ) -> Decoded:
+            """The pass's output: every path returned (not only the best beam's) is checked for a loop."""
+            keep = kept(path)
+            if keep < len(path):
+                return _decoded(path[:keep], "loop", None, last)
+            return _decoded(path, reason, next_token, last, next_onset)
+
         while len(prompt) + len(paths[0]) < self.max_tokens:
             logp = logp.masked_fill(self.first_suppress if first else self.suppress, float("-inf"))
             first = False
@@ -294,7 +313,7 @@ class AlignAtt:
             vocab = logp.shape[-1]
             best_beam, best_tok = divmod(int(top_ids[0]), vocab)
             if best_tok == self.eot:
-                return _decoded(paths[best_beam], "eot", None, last_frame)
+                return result(paths[best_beam], "eot", None, last_frame)
             ranked = [
                 (float(s), *divmod(int(i), vocab)) for s, i in zip(top_scores, top_ids) if int(i) % vocab != self.eot
             ]
@@ -304,17 +323,17 @@ class AlignAtt:
                 return Decoded(reason="rewind", last_frame=-cfg.rewind_threshold)
             if paths[b0] and paths[b0][-1].frame - f0 > cfg.jump_back:
                 if self._jumped_back(paths[b0], f0, committed_frame):
-                    return _decoded(paths[b0], "jump", None, last_frame)
+                    return result(paths[b0], "jump", None, last_frame)
                 paths[b0][-1] = _back_in_line(paths[b0], committed_frame)
             if content_frames - f0 <= threshold or (
                 content_frames - f0 <= far and float(logp[b0, t0]) < uncertain and self._unsure(logp[b0], t0)
             ):
                 if is_last and t0 in self.closing:  # the full stop after the last word attends to the end
                     step = _Step(t0, f0, onset(curves[b0], f0), float(logp[b0, t0]))
-                    return _decoded(paths[b0] + [step], "frame", None, f0)
-                return _decoded(paths[b0], "frame", t0, last_frame, onset(curves[b0], f0))
+                    return result(paths[b0] + [step], "frame", None, f0)
+                return result(paths[b0], "frame", t0, last_frame, onset(curves[b0], f0))
             if len(committed) + len(paths[b0]) + 1 > budget:
-                return _decoded(paths[b0], "budget", None, last_frame)
+                return result(paths[b0], "budget", None, last_frame)
             # every token of every beam passes the same rules as the best one: a beam whose next token
             # attends too near the end or jumps back is not extended
             chosen = [
@@ -331,9 +350,7 @@ class AlignAtt:
             ]
             scores = torch.tensor([c[0] for c in chosen])
             last_frame = f0
-            pass_frames = [p.frame for p in paths[0]]
-            keep = loop_cut(committed + [p.token for p in paths[0]], len(committed), pass_frames, committed_frame)
-            keep -= len(committed)
+            keep = kept(paths[0])
             if keep < len(paths[0]):
                 return _decoded(paths[0][:keep], "loop", None, last_frame)
             if beams > 1:
@@ -343,7 +360,7 @@ class AlignAtt:
             row = att[:, :, -1, :content]
             stats.add(row)
             logp = logp[:, -1]
-        return _decoded(paths[0], "context", None, last_frame)
+        return result(paths[0], "context", None, last_frame)
 
 
 @dataclass(frozen=True)

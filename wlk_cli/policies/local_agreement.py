@@ -18,9 +18,7 @@ from wlk_cli.audio import SAMPLE_RATE
 from wlk_cli.events import Word
 from wlk_cli.policies.base import AudioBuffer, PolicyUpdate
 from wlk_cli.policies.text import (
-    cut_collapsed,
-    cut_repetition,
-    cut_unheard,
+    heard,
     is_sentence_end,
     norm,
     overlap_ngram,
@@ -95,7 +93,7 @@ class LocalAgreementPolicy(AudioBuffer):
         self._new_samples = 0
         self._transcribed_until = self._offset + self.buffer_duration
         words = [Word(self._offset + w.start, self._offset + w.end, w.text, w.prob) for w in result.words]
-        return cut_repetition(cut_collapsed(cut_unheard(words, self._transcribed_until)))
+        return heard(words, self._transcribed_until)
 
     def _unheard_tail(self) -> list[Word]:
         """Words of the audio after the last word, when the utterance ends a second or more after it.
@@ -108,7 +106,7 @@ class LocalAgreementPolicy(AudioBuffer):
         k = int(round((start - self._offset) * SAMPLE_RATE))
         result = self.asr.transcribe(self._audio[k:])  # unprompted: prompted, it says the prompt again
         words = [Word(start + w.start, start + w.end, w.text, w.prob) for w in result.words]
-        words = self._fresh_words(cut_repetition(cut_collapsed(cut_unheard(words, end))))
+        words = self._fresh_words(heard(words, end))
         n = overlap_ngram(list(self._committed), words)
         return words[n:] if n >= 2 else words  # the words just committed, heard again
 

@@ -65,7 +65,7 @@ class SimulStreamingOptions:
         return cls(
             min_chunk_size=settings.chunk_s,
             frame_threshold=settings.frame_threshold,
-            beams=settings.beam_size,
+            beams=settings.beams,
             audio_max_len=settings.audio_max_len,
             audio_min_len=settings.audio_min_len,
             init_prompt=settings.init_prompt,

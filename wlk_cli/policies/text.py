@@ -98,6 +98,12 @@ def cut_unheard(words: list[Word], duration: float) -> list[Word]:
     return words
 
 
+def heard(words: list[Word], duration: float) -> list[Word]:
+    """The words of a hypothesis that audio of ``duration`` seconds can hold: cut at the first word past
+    its end, at words piled on one instant, and at a repeat with no audio of its own."""
+    return cut_repetition(cut_collapsed(cut_unheard(words, duration)))
+
+
 def repair_times(words: Sequence[Word], floor: float = 0.0) -> list[Word]:
     """Word times in order, without overlap and never zero: each word starts at or after the end of
     the one before (and ``floor``), ends at or before the next one starts when the next start allows
