@@ -102,6 +102,7 @@ class ScriptedSession:
         self.hold = hold
         self.paused_calls: list[bool] = []
         self.saved = 0
+        self.stop_calls: list[bool | None] = []
         self.stopped = threading.Event()
 
     def run(self, sinks: list[object]) -> object:
@@ -124,5 +125,6 @@ class ScriptedSession:
         self.saved += 1
         return []
 
-    def stop(self) -> None:
+    def stop(self, interrupted: bool | None = None) -> None:
+        self.stop_calls.append(interrupted)
         self.stopped.set()

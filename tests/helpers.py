@@ -50,6 +50,18 @@ def wlk(*args: str, input: bytes | None = None, timeout: float = 300, **kw: Any)
     )
 
 
+def one_line_error(r: subprocess.CompletedProcess[bytes], code: int, *needles: str) -> str:
+    err = r.stderr.decode()
+    assert r.returncode == code, (r.returncode, err)
+    assert "Traceback" not in err
+    lines = [x for x in err.splitlines() if x.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("wlk: error: ")
+    for n in needles:
+        assert n in lines[0], lines[0]
+    return lines[0]
+
+
 def parse_jsonl(stdout: bytes) -> list[dict[str, Any]]:
     return [json.loads(line) for line in stdout.decode().splitlines() if line.strip()]
 

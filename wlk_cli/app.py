@@ -32,8 +32,15 @@ class OutputOptions:
     jsonl_path: Path | None = None
     """Also write the JSON-lines stream to this file (whatever stdout shows)."""
 
+    def no_files_note(self, source: str) -> str:
+        """Why a run writes no files, for the line it ends with."""
+        if source == "-" and self.output_dir is None and self.output_name is None:
+            return "no files written (stdin: give --output-dir or --output-name to write them)"
+        return "no files written (--no-files)"
 
-def build_backend(settings: Settings) -> Any:
+
+def build_backend(settings: Settings, beams: int | None = None, threads: int | None = None) -> Any:
+    """The ASR backend; ``beams``/``threads`` override the streaming defaults (whole files)."""
     from wlk_cli.asr.faster_whisper import BackendOptions, FasterWhisperBackend
 
     return FasterWhisperBackend(
@@ -43,8 +50,8 @@ def build_backend(settings: Settings) -> Any:
             task=settings.task,
             device=settings.device,
             compute_type=settings.compute_type,
-            beam_size=settings.beams,
-            threads=settings.threads,
+            beam_size=beams or settings.beams,
+            threads=threads if threads is not None else settings.threads,
         )
     )
 
@@ -118,6 +125,7 @@ class Session:
         self._policy = build_policy(settings, self.asr)
         self._vad = build_vad(settings)
         self._diarization, self._attribution = build_diarization(settings, feed.ring)
+        self.interrupted = False
 
     def run(self, sinks: list[Any]) -> EndStats:
         from wlk_cli.pipeline import Pipeline
@@ -133,6 +141,7 @@ class Session:
             total_s=self.total_s,
             diarization=self._diarization,
             attribution=self._attribution,
+            stopped_early=lambda: self.interrupted,
         )
         info = SessionInfo(
             source=self.source_label,
@@ -153,7 +162,17 @@ class Session:
     def save(self) -> list[Path]:
         return list(self.file_sink.write()) if self.file_sink is not None else []
 
-    def stop(self) -> None:
+    def written(self) -> list[Path]:
+        """The files this session has written so far."""
+        return [p for p in self.file_sink.paths.values() if p.exists()] if self.file_sink is not None else []
+
+    def stop(self, interrupted: bool | None = None) -> None:
+        """End the stream; what was heard is finished and written. ``interrupted``: True for Ctrl-C and
+        SIGTERM; None (q) counts as an interruption when a file's audio was not all released yet (a live
+        source has no end of its own: stopping it is how it ends)."""
+        if interrupted is None:
+            interrupted = hasattr(self.feed, "exhausted") and not self.feed.exhausted
+        self.interrupted = self.interrupted or interrupted
         self.feed.stop()
 
 
@@ -169,39 +188,56 @@ def _extra_sinks(out: OutputOptions) -> list[Any]:
     return [JsonlSink(f)]
 
 
-def _file_sink(settings: Settings, out: OutputOptions, out_dir: Path, stem: str) -> Any | None:
+def file_sink(settings: Settings, out: OutputOptions, out_dir: Path, stem: str) -> Any | None:
     if not out.write_files:
         return None
-    if not out_dir.is_dir():
+    if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"output-dir: {out_dir} is not a directory")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)  # `--output-dir subs/` makes the folder, as cp -r would
+    except OSError as e:
+        raise UsageError(f"output-dir: cannot create {out_dir}: {e.strerror or e}") from None
     from wlk_cli.sinks.files import FileSink
 
     return FileSink(out_dir, out.output_name or stem, settings.formats, settings.model)
 
 
-def _resolve_mode(out: OutputOptions, stdout: IO[str], default_tty: str) -> str:
+def resolve_mode(out: OutputOptions, stdout: IO[str], default_tty: str) -> str:
     if out.mode != "auto":
         return out.mode
     return default_tty if stdout.isatty() else "jsonl"
 
 
-def _stream_sinks(mode: str, stdout: IO[str], speed: float) -> list[Any]:
+def written_to_a_file(stream: IO[str]) -> bool:
+    """Whether ``stream`` goes to a regular file (``> out.jsonl``), not to a terminal or a pipe."""
+    import os
+    import stat
+
+    try:
+        return stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+    except (OSError, ValueError, AttributeError):  # a stream without a file descriptor (tests)
+        return False
+
+
+def _stream_sinks(mode: str, stdout: IO[str], speed: float, live: bool) -> list[Any]:
     if mode == "jsonl":
         from wlk_cli.sinks.jsonl import JsonlSink
 
         sinks: list[Any] = [JsonlSink(stdout)]
-        if sys.stderr.isatty():
+        # a progress line on the terminal only while stdout goes to a file: JSON on the terminal, or a
+        # program reading a pipe and printing there (jq), would be drawn over by it
+        if sys.stderr.isatty() and written_to_a_file(stdout):
             from rich.console import Console
 
             from wlk_cli.sinks.terminal import ProgressSink
 
-            sinks.append(ProgressSink(Console(stderr=True), speed))
+            sinks.append(ProgressSink(Console(stderr=True), speed, live))
         return sinks
     from rich.console import Console
 
     from wlk_cli.sinks.terminal import TerminalSink
 
-    return [TerminalSink(Console(file=stdout, highlight=False), speed)]
+    return [TerminalSink(Console(file=stdout, highlight=False), speed, live=live)]
 
 
 def _on_sigterm(callback: Any) -> None:
@@ -215,24 +251,55 @@ def _raise_interrupt() -> None:
     raise KeyboardInterrupt
 
 
-def check_tui_size() -> None:
+def keys_from_terminal(instead: str) -> IO[bytes] | None:
+    """Make the TUI read its keys from the terminal (/dev/tty), never from stdin: Textual reads fd 0,
+    and a pipe there (``cat talk.mp3 | wlk file - --tui``) would be taken for keys. Returns what was
+    on stdin, for a source of ``-``; None when stdin already is the terminal."""
+    import os
+
+    if os.isatty(0):
+        return None
+    try:
+        tty = os.open("/dev/tty", os.O_RDWR)
+    except OSError as e:
+        raise UsageError(
+            f"the TUI reads its keys from a terminal and there is none (/dev/tty: {e.strerror}); {instead}"
+        ) from None
+    piped = os.fdopen(os.dup(0), "rb")
+    os.dup2(tty, 0)
+    os.close(tty)
+    return piped
+
+
+def check_tui_size(instead: str) -> None:
+    """Refuse a terminal too small for the TUI; ``instead`` says how to run without it."""
     cols, rows = shutil.get_terminal_size((0, 0))
     if (cols and cols < MIN_TUI_SIZE[0]) or (rows and rows < MIN_TUI_SIZE[1]):
         raise UsageError(
             f"terminal too small for the TUI ({cols}x{rows}, need {MIN_TUI_SIZE[0]}x{MIN_TUI_SIZE[1]}); "
-            "enlarge it or use --no-tui"
+            f"enlarge it or {instead}"
         )
 
 
-def run_session(session: Session, mode: str, stdout: IO[str]) -> EndStats:
-    """Run with the TUI or with stream sinks; Ctrl-C and SIGTERM finish the utterance and the files."""
+def run_session(session: Session, mode: str, stdout: IO[str], no_files: str) -> EndStats:
+    """Run with the TUI or with stream sinks; Ctrl-C and SIGTERM finish the utterance and the files. The
+    run ends with one line on stderr: what was heard and the files that hold it (``no_files`` when none)."""
+    from wlk_cli.sinks.terminal import summary
+
+    stats = _run_session(session, mode, stdout)
+    print(summary(stats, session.written(), no_files), file=sys.stderr, flush=True)
+    return stats
+
+
+def _run_session(session: Session, mode: str, stdout: IO[str]) -> EndStats:
     if mode == "tui":
         from wlk_cli.sinks.tui.app import WlkApp
 
-        check_tui_size()
         app = WlkApp(session)
         _on_sigterm(app.request_stop)
         app.run()
+        if app.failure is not None:  # its own exit code (a lost device is 5)
+            raise app.failure
         if app.error:
             from wlk_cli.errors import WlkError
 
@@ -241,7 +308,8 @@ def run_session(session: Session, mode: str, stdout: IO[str]) -> EndStats:
             raise KeyboardInterrupt
         return app.stats
     _on_sigterm(_raise_interrupt)
-    return session.run(_stream_sinks(mode, stdout, session.settings.speed))
+    live = not hasattr(session.feed, "exhausted")  # a microphone, not a file's clock
+    return session.run(_stream_sinks(mode, stdout, session.settings.speed, live))
 
 
 def run_file(
@@ -263,14 +331,18 @@ def run_file(
         out.write_files = False  # stdin has no name to write files beside: ask with --output-dir
     out_dir = out.output_dir or (Path(source).resolve().parent if source != "-" else Path.cwd())
     stem = "stdin" if source == "-" else Path(source).stem
-    mode = _resolve_mode(out, stdout, "text")
+    mode = resolve_mode(out, stdout, "text")
     if mode == "tui":
-        check_tui_size()
-    file_sink = _file_sink(settings, out, out_dir, stem)
-    decoder = AudioDecoder(source, raw=raw, stdin=stdin)
+        check_tui_size("run without --tui")
+        piped = keys_from_terminal("run without --tui")
+        stdin = stdin or piped
+    decoder = AudioDecoder(source, raw=raw, stdin=stdin)  # a bad input is refused before any folder is made
+    if decoder.note:
+        print(f"wlk: note: {decoder.note}", file=sys.stderr, flush=True)
+    files = file_sink(settings, out, out_dir, stem)
     clock = AudioClock(decoder.blocks(), RingBuffer(SAMPLE_RATE * 120), settings.chunk_ms, settings.speed)
-    session = Session(settings, clock, decoder.name, file_sink, decoder.duration_s, _extra_sinks(out))
-    return run_session(session, mode, stdout)
+    session = Session(settings, clock, decoder.name, files, decoder.duration_s, _extra_sinks(out))
+    return run_session(session, mode, stdout, out.no_files_note(source))
 
 
 def run_listen(
@@ -287,16 +359,17 @@ def run_listen(
     from wlk_cli.audio.ring import RingBuffer
 
     stdout = stdout or sys.stdout
-    mode = _resolve_mode(out, stdout, "tui")
+    mode = resolve_mode(out, stdout, "tui")
     if mode == "tui":
-        check_tui_size()
+        check_tui_size("use --no-tui")
+        keys_from_terminal("use --no-tui")
     stem = time.strftime("wlk-%Y%m%d-%H%M%S")
-    file_sink = _file_sink(settings, out, out.output_dir or Path.cwd(), stem)
+    files = file_sink(settings, out, out.output_dir or Path.cwd(), stem)
     dev = pick_input(device, system)
     feed = MicrophoneFeed(dev, RingBuffer(SAMPLE_RATE * 120), block_ms=settings.chunk_ms)
-    session = Session(settings, feed, dev.label, file_sink, None, _extra_sinks(out))  # model loads, then capture
+    session = Session(settings, feed, dev.label, files, None, _extra_sinks(out))  # model loads, then capture
     feed.open()
     try:
-        return run_session(session, mode, stdout)
+        return run_session(session, mode, stdout, out.no_files_note("listen"))
     finally:
         feed.stop()

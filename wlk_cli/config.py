@@ -122,6 +122,9 @@ class Settings:
             raise UsageError("model: must not be empty")
         if not self.language.strip():
             raise UsageError("language: must not be empty")
+        from wlk_cli.asr.languages import to_code
+
+        self.language = to_code(self.language)  # "German" and "de" are one setting
         _range("beam_size", self.beam_size, 0, 20)
         _range("threads", self.threads, 0, 256)
         if self.min_chunk_size != 0:
@@ -151,6 +154,11 @@ class Settings:
         _range("delta_new", self.delta_new, 0.0, 2.0)
         _range("max_speakers", self.max_speakers, 1, 100)
         _range("num_speakers", self.num_speakers, 0, 100)
+        if not self.diarization:  # speaker options without speakers would be silently ignored
+            if self.speaker_names:
+                raise UsageError("speaker_names: speakers are named only with --diarization")
+            if "rttm" in self.formats:
+                raise UsageError("formats: rttm lists speakers, which needs --diarization (or leave rttm out)")
         return self
 
     @property

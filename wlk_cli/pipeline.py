@@ -76,8 +76,10 @@ class Pipeline:
         total_s: float | None = None,
         diarization: Any = None,
         attribution: Any = None,
+        stopped_early: Callable[[], bool] = lambda: False,
     ) -> None:
         self.feed = feed
+        self.stopped_early = stopped_early  # the user stopped the stream before its end (q in the TUI)
         self.ring = feed.ring
         self.policy = policy
         self.sink = sink
@@ -261,7 +263,7 @@ class Pipeline:
         except KeyboardInterrupt:
             interrupted = True
         self._status(force=True)
-        stats = self._stats(cpu0, t0, interrupted, error)
+        stats = self._stats(cpu0, t0, interrupted or self.stopped_early(), error)
         self.sink.end(stats)
         if error is not None:
             raise error

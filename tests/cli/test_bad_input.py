@@ -9,21 +9,9 @@ from pathlib import Path
 import pytest
 
 from tests.formats import parse_srt
-from tests.helpers import clips, wlk
+from tests.helpers import clips, one_line_error, wlk
 
 CLIP = str(clips()[0][0])
-
-
-def one_line_error(r: subprocess.CompletedProcess[bytes], code: int, *needles: str) -> str:
-    err = r.stderr.decode()
-    assert r.returncode == code, (r.returncode, err)
-    assert "Traceback" not in err
-    lines = [x for x in err.splitlines() if x.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("wlk: error: ")
-    for n in needles:
-        assert n in lines[0], lines[0]
-    return lines[0]
 
 
 def make(tmp_path: Path, kind: str) -> Path:
@@ -110,8 +98,9 @@ def test_stdin_garbage() -> None:
         (["--model", "nosuchmodel"], 4, "unknown model 'nosuchmodel'"),
         (["--model", "small"], 4, "could not be downloaded"),
         (["--model", "/nonexistent/dir"], 4, "model directory not found"),
-        (["--model", "base", "--language", "xx"], 2, "unknown language code 'xx'"),
+        (["--model", "base", "--language", "xx"], 2, "unknown language 'xx'"),
         (["--model", "tiny.en", "--language", "de"], 2, "English-only"),
+        (["--model", "tiny.en", "--language", "german"], 2, "cannot transcribe German (de)"),
         (["--preset", "nope"], 2, "unknown preset 'nope'"),
         (["--speed", "-1"], 2, "speed"),
         (["--speed", "1e9"], 2, "speed"),

@@ -59,6 +59,14 @@ def test_devices_lists_the_monitor_as_system_audio(server: dict[str, str]) -> No
     lines = r.stdout.decode().splitlines()
     monitor = [x for x in lines if f"{pulse.SINK}.monitor" in x]
     assert monitor and "[system]" in monitor[0]
+    rows = [x for x in lines[1:] if x.strip()]
+    numbers = [x[2:8].strip() for x in rows]
+    assert len(set(numbers)) == len(numbers), r.stdout.decode()  # every row has its own number
+    assert sum(x.startswith("*") for x in rows) == 1, r.stdout.decode()  # one default
+    number = monitor[0][2:8].strip()
+    code = f"from wlk_cli.audio.devices import pick_input; print(pick_input({number!r}).label)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, env=server, cwd=ROOT, text=True)
+    assert r.stdout.strip() == f"{pulse.SINK}.monitor", r.stderr  # `--device N` opens the row numbered N
 
 
 @pytest.mark.parametrize("policy", ["local-agreement", "simulstreaming"])
@@ -93,7 +101,7 @@ def test_system_flag_picks_the_default_outputs_monitor(server: dict[str, str], t
     assert proc.returncode == 130 and b"Traceback" not in err
 
 
-@pytest.mark.parametrize("spec,needle", [("no-such-device", "no input device matches"), ("999", "index 999")])
+@pytest.mark.parametrize("spec,needle", [("no-such-device", "no input device matches"), ("999", "number 999")])
 def test_bad_device_is_one_line(server: dict[str, str], tmp_path: Path, spec: str, needle: str) -> None:
     r = subprocess.run(
         [

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from tests.helpers import check_jsonl, clips, parse_jsonl, transcript, wer, wlk
+from tests.helpers import check_jsonl, clips, one_line_error, parse_jsonl, transcript, wer, wlk
 from wlk_cli.asr.models import resolve_model
 from wlk_cli.events import Word
 from wlk_cli.policies.simulstreaming import SimulStreamingOptions, SimulStreamingPolicy
@@ -134,7 +134,6 @@ def no_heads_model(tmp_path: Path) -> Path:
 
 
 def test_bad_simulstreaming_input(tmp_path: Path) -> None:
-    from tests.cli.test_bad_input import one_line_error
 
     clip = str(CLIPS[0][0])
     base = ["file", clip, "--model", "tiny.en", "--policy", "simulstreaming", "--no-files"]

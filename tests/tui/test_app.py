@@ -10,8 +10,8 @@ import pytest
 from tests.fakes import ScriptedSession
 from tests.helpers import clips
 from wlk_cli.events import StatusEvent, TranscriptEvent, Word
-from wlk_cli.sinks.tui.app import WlkApp
-from wlk_cli.sinks.tui.widgets import SPEAKER_COLORS, TranscriptView
+from wlk_cli.sinks.tui.app import HelpScreen, WlkApp
+from wlk_cli.sinks.tui.widgets import SPEAKER_COLORS, PauseMark, TranscriptView
 
 
 def w(start: float, text: str, speaker: str | None = None, i: int | None = None, dur: float = 0.3) -> Word:
@@ -100,16 +100,39 @@ async def test_keys_reach_the_session() -> None:
     async with app.run_test(size=(100, 20)) as pilot:
         await settle(app, 3)
         await pilot.press("space")
+        await pilot.pause()
+        assert app.status_bar.paused and "PAUSED" in app.status_bar.render().plain
+        assert "speech" not in app.status_bar.render().plain  # paused: nothing is heard
+        footer = {b.action: b.description for _, b, enabled, *_ in app.active_bindings.values() if enabled}
+        assert footer.get("resume") == "Resume" and "pause" not in footer  # the footer offers what space does
         await pilot.press("space")
+        await pilot.pause()
         assert session.paused_calls == [True, False]
+        assert app.query(PauseMark), "the paused stretch is marked in the transcript"
         await pilot.press("s")
         assert session.saved == 1
         await pilot.press("question_mark")
+        await pilot.press("question_mark")  # a second ? closes it rather than stacking another
+        await pilot.pause()
+        assert not isinstance(app.screen, HelpScreen)
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, HelpScreen)
         await pilot.press("c")
         await pilot.press("q")
         await asyncio.sleep(0.3)
-    assert session.stopped.is_set()
+    assert session.stopped.is_set() and session.stop_calls == [None]  # q: the session decides (file or live)
     assert app.return_value is not None
+    session = ScriptedSession(speaker_script())
+    app = WlkApp(session)
+    async with app.run_test(size=(100, 20)) as pilot:
+        await settle(app, 3)
+        await pilot.press("ctrl+c")
+        await asyncio.sleep(0.3)
+    assert session.stop_calls == [True]  # Ctrl-C interrupts, whatever the source
 
 
 async def test_scrolling_up_stops_following_and_end_resumes() -> None:
@@ -125,23 +148,31 @@ async def test_scrolling_up_stops_following_and_end_resumes() -> None:
         view.scroll_up(animate=False)
         await asyncio.sleep(0.1)
         assert not view.following
+        assert "scrolled: End follows" in app.status_bar.render().plain  # it says it stopped following
         view.apply(TranscriptEvent(99, 1, 1, (w(500.0, " New", None, 99),), ()))
         await asyncio.sleep(0.1)
         assert view.scroll_y < view.max_scroll_y
         await pilot.press("end")
         await asyncio.sleep(0.1)
         assert view.following and view.scroll_y == view.max_scroll_y
+        assert "scrolled" not in app.status_bar.render().plain
         await pilot.press("q")
 
 
-async def test_arabic_is_shown_in_visual_order_right_aligned() -> None:
-    text = " مرحبا بكم في هذا الدرس"
-    app = WlkApp(ScriptedSession([TranscriptEvent(0, 1, 1, (w(0.1, text, None, 0),), ())]))
+async def test_arabic_is_shown_in_visual_order_right_aligned_tentative_dimmed() -> None:
+    words = tuple(w(0.1 + 0.4 * i, " " + x, None, i) for i, x in enumerate("مرحبا بكم في هذا الدرس".split()))
+    tentative = (w(2.5, " اليوم"),)
+    app = WlkApp(ScriptedSession([TranscriptEvent(0, 1, 1, words, tentative)]))
     async with app.run_test(size=(60, 12)) as pilot:
         await settle(app, 1)
-        rendered = app.query_one(TranscriptView).paragraphs[0].render()
-        assert rendered.justify == "right"
-        assert rendered.plain.strip() != text.strip()  # reordered (and shaped) for display
+        paragraph = app.query_one(TranscriptView).paragraphs[0]
+        rendered = paragraph.render()
+        assert paragraph.styles.text_align == "right"
+        assert "مرحبا" not in rendered.plain  # shaped (presentation forms) and reordered for display
+        dim = [rendered.plain[s.start : s.end] for s in rendered.spans if "dim" in str(s.style)]
+        assert dim and dim[0].strip() and dim[0].strip() not in "".join(x.text for x in words), dim
+        line = paragraph.render_line(0).text
+        assert line.rstrip() and len(line) - len(line.lstrip()) > 10, repr(line)  # flush right on screen
         await pilot.press("q")
 
 
@@ -176,6 +207,7 @@ async def test_real_session_pause_stops_audio_and_quit_writes_files(tmp_path: Pa
             if not app.is_running:
                 break
     assert app.stats is not None and app.stats.words > 0
+    assert app.stats.interrupted, "q before the end of a file is an interruption (exit 130)"
     assert (tmp_path / "talk.srt").read_text().strip()
     assert '"text"' in (tmp_path / "talk.json").read_text()
 
@@ -202,3 +234,30 @@ async def test_a_session_error_is_a_notification_not_a_broken_screen() -> None:
         assert app.query_one(TranscriptView).paragraphs  # what was heard stays on screen
         await pilot.press("q")
     assert not app.is_running
+    assert app.failure is not None and app.failure.exit_code == 5  # the program exits as a lost device does
+
+
+async def test_the_status_bar_keeps_two_lines_and_toasts_sit_above_it() -> None:
+    import dataclasses
+
+    from textual.widgets._toast import Toast
+
+    app = WlkApp(ScriptedSession(speaker_script()))
+    async with app.run_test(size=(120, 24), notifications=True) as pilot:
+        await settle(app, 3)
+        bar = app.status_bar
+        heights = set()
+        for lag in (None, 3.2):  # listening with speakers: the longest status there is
+            assert bar.event is not None
+            bar.event = dataclasses.replace(bar.event, diarization_lag_s=lag, dropped_frames=12)
+            bar.note = "finished: q to exit"
+            bar.refresh(layout=True)
+            await pilot.pause()
+            heights.add(bar.region.height)
+        assert heights == {2}, heights  # never wraps, never jumps between one and two lines
+        assert "load 0.39" in bar.render().plain and "RTF" not in bar.render().plain
+        app.notify("saved talk.srt, talk.json", timeout=5)
+        await asyncio.sleep(0.3)
+        toast = app.query_one(Toast)
+        assert toast.region.bottom <= bar.region.y, (toast.region, bar.region)
+        await pilot.press("q")

@@ -82,3 +82,24 @@ def test_the_beam_size_defaults_to_the_policys_and_models_own() -> None:
     assert Settings(policy="simulstreaming", model="base").beams == 1
     assert Settings(policy="simulstreaming", model="tiny", beam_size=1).beams == 1
     assert Settings(policy="simulstreaming", model="tiny").as_dict()["beam_size"] == 2  # the start event's
+
+
+def test_languages_by_name_and_code() -> None:
+    import faster_whisper.tokenizer
+
+    from wlk_cli.asr.languages import NAMES, to_code
+
+    assert set(faster_whisper.tokenizer._LANGUAGE_CODES) <= set(NAMES)  # every language Whisper knows has a name
+    assert to_code("German") == "de" and to_code("de") == "de" and to_code(" english ") == "en"
+    assert Settings(language="Spanish").validate().language == "es"
+    assert to_code("klingon") == "klingon"  # left for the model to refuse with its list
+
+
+@pytest.mark.parametrize(
+    "values,needle",
+    [({"speaker_names": ["Ann"]}, "speaker_names"), ({"formats": ["srt", "rttm"]}, "rttm")],
+)
+def test_speaker_options_without_diarization_are_refused(values: dict[str, object], needle: str) -> None:
+    with pytest.raises(UsageError, match=needle):
+        Settings(**values).validate()  # type: ignore[arg-type]
+    assert Settings(**values, diarization=True).validate()  # type: ignore[arg-type]

@@ -145,7 +145,9 @@ DEVICES = [
     InputDevice(0, "HDA Intel PCH: ALC3246 Analog (hw:0,0)", "ALSA", 2, 44100.0),
     InputDevice(5, "pulse", "ALSA", 32, 44100.0),
     InputDevice(6, "default", "ALSA", 32, 44100.0, is_default=True),
-    InputDevice(5, "alsa_input.usb-Blue_Yeti", "PulseAudio", 2, 48000.0, pulse_source="alsa_input.usb-Blue_Yeti"),
+    InputDevice(
+        5, "alsa_input.usb-Blue_Yeti", "PulseAudio", 2, 48000.0, pulse_source="alsa_input.usb-Blue_Yeti", number=8
+    ),
     InputDevice(
         5,
         "alsa_output.pci.analog-stereo.monitor",
@@ -154,6 +156,7 @@ DEVICES = [
         48000.0,
         is_monitor=True,
         pulse_source="alsa_output.pci.analog-stereo.monitor",
+        number=9,
     ),
 ]
 
@@ -161,6 +164,8 @@ DEVICES = [
 def test_pick_by_index_substring_and_default() -> None:
     assert pick_input(None, devices=DEVICES).name == "default"
     assert pick_input("0", devices=DEVICES).index == 0
+    assert pick_input("5", devices=DEVICES).name == "pulse"  # the number listed, not the first device on it
+    assert pick_input("9", devices=DEVICES).is_monitor  # a sound-server source by its own number
     assert pick_input("yeti", devices=DEVICES).pulse_source == "alsa_input.usb-Blue_Yeti"
     assert pick_input("pulse", devices=DEVICES).name == "pulse"  # an exact name wins over substrings
     assert pick_input(None, system=True, devices=DEVICES).is_monitor
@@ -171,7 +176,7 @@ def test_pick_by_index_substring_and_default() -> None:
     [
         ("nothing-like-this", "no input device matches"),
         ("alsa", "matches several"),
-        ("42", "no input device with index"),
+        ("42", "no input device with number"),
     ],
 )
 def test_pick_errors_are_one_clear_line(spec: str, needle: str) -> None:

@@ -191,3 +191,92 @@ def test_rttm_merges_touching_turns(golden) -> None:  # type: ignore[no-untyped-
     ]
     assert all(x[0] == "SPEAKER" and x[1] == "my_talk" and len(x) == 10 for x in lines)
     golden("speakers.rttm", text)
+    # two voices at once, decided in half-second steps: two overlapping lines, not 23 alternating ones
+    both = [SpeakerTurn(10 + k / 2, 10.5 + k / 2, spk) for k in range(12) for spk in ("S1", "S2")]
+    lines = [line.split() for line in render_rttm(both, "x").splitlines()]
+    assert [(x[3], x[4], x[7]) for x in lines] == [("10.000", "6.000", "S1"), ("10.000", "6.000", "S2")]
+
+
+def test_the_status_line_shows_a_files_pace_but_not_a_live_sources() -> None:
+    from wlk_cli.events import StatusEvent
+    from wlk_cli.sinks.terminal import status_text
+
+    ev = StatusEvent(wall_s=10.0, audio_s=12.0, processed_s=11.5, lag_s=0.3)
+    assert "read at 1.20x" in status_text(ev, 1.0).plain
+    live = status_text(ev, 1.0, live=True).plain
+    assert "read at" not in live and "12.0 s" in live and "lag" in live
+    behind = dataclasses.replace(ev, diarization_lag_s=42.5)  # speakers far behind the words
+    assert "speakers lag 42.5 s" in status_text(behind, 1.0).plain
+
+
+def test_subtitles_have_no_lone_words_and_never_overlap() -> None:
+    from wlk_cli.sinks.segments import MIN_CUE_S, shown
+
+    # "So" then a 1 s pause, a sentence, a word said alone between long pauses, a quick next sentence
+    ws = [Word(0.0, 0.3, " So", 0.9)]
+    ws += words_of(" we went home early.", None)
+    ws = [ws[0]] + [dataclasses.replace(w, start=w.start + 0.8, end=w.end + 0.8) for w in ws[1:]]
+    ws += [Word(6.0, 6.3, " Hello?", 0.9), Word(8.5, 8.8, " Yes.", 0.9), Word(8.9, 9.2, " Go", 0.9)]
+    cues = group(ws)
+    assert [c.text for c in cues] == ["So we went home early.", "Hello?", "Yes. Go"], [c.text for c in cues]
+    times = shown(cues)
+    assert times[1] == (6.0, 6.0 + MIN_CUE_S)  # a short cue stays up long enough to read...
+    assert times[1][1] <= times[2][0]  # ...but never over the next one
+    for (_, end), nxt in zip(times, times[1:]):
+        assert end <= nxt[0]
+    check_cues(parse_srt(render_srt(ws)))
+
+
+def test_txt_paragraphs_break_at_long_pauses_and_speakers_not_sentences() -> None:
+    text = render_txt(WORDS)  # one speaker, no pause of 2 s: one paragraph of several sentences
+    assert len(text.strip().splitlines()) == 1 and text.count(".") == 4
+    paused = words_of(TEXT, pause_after={20})
+    paused = [
+        dataclasses.replace(w, start=w.start + 1.5, end=w.end + 1.5) if i > 20 else w for i, w in enumerate(paused)
+    ]
+    assert len(render_txt(paused).strip().splitlines()) == 2
+
+
+def test_text_mode_names_speakers_and_prints_a_line_once_its_speakers_are_decided() -> None:
+    from rich.console import Console
+
+    from wlk_cli.events import StatusEvent
+    from wlk_cli.sinks.terminal import TerminalSink
+
+    out = io.StringIO()
+    sink = TerminalSink(Console(file=out, width=100, force_terminal=False))
+    sink.start(SessionInfo("x.wav", {"diarization": True}))
+    said = (Word(0.2, 0.5, " Hello", 0.9, "S1", 0), Word(0.5, 1.0, " there.", 0.9, "S1", 1))
+    sink.transcript(TranscriptEvent(0, 1.2, 1.2, said, ()))
+    sink.status(StatusEvent(wall_s=3.0, audio_s=3.0, processed_s=3.0, lag_s=0.0, diarization_lag_s=2.5))
+    assert "Hello" not in out.getvalue()  # its speaker may still change: it waits on the redrawn lines
+    sink.speakers(SpeakersEvent(1, 3.1, ((0, "S2"), (1, "S2"))))
+    sink.status(StatusEvent(wall_s=6.0, audio_s=6.0, processed_s=6.0, lag_s=0.0, diarization_lag_s=2.5))
+    assert "[S2] Hello there." in out.getvalue() and "S1" not in out.getvalue()
+    turn = (
+        Word(2.0, 2.3, " Yes", 0.9, "S1", 2),
+        Word(2.3, 2.6, " and", 0.9, "S1", 3),
+        Word(2.7, 3.0, " no.", 0.9, "S2", 4),
+    )
+    sink.transcript(TranscriptEvent(1, 3.2, 3.2, turn, ()))
+    sink.end(stats())
+    assert "[S1] Yes and [S2] no." in out.getvalue()  # a change of colour inside a line says who speaks
+
+
+def test_text_mode_on_a_terminal_shows_arabic_shaped_and_right_aligned() -> None:
+    from rich.console import Console
+
+    from wlk_cli.sinks.terminal import TerminalSink
+
+    out = io.StringIO()
+    sink = TerminalSink(Console(file=out, width=60, force_terminal=True, color_system=None))
+    sink.start(SessionInfo("x.wav", {}))
+    said = tuple(Word(0.1 + i, 0.5 + i, " " + x, 0.9, None, i) for i, x in enumerate("مرحبا بكم في الدرس.".split()))
+    sink.transcript(TranscriptEvent(0, 5.0, 5.0, said, ()))
+    sink.end(stats())
+    import re
+
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.getvalue())  # without the cursor's escapes
+    line = next(x for x in shown.splitlines() if any("\ufe70" <= c <= "\ufeff" for c in x))
+    assert len(line) - len(line.lstrip()) > 20  # right-aligned in 60 columns
+    assert "مرحبا" not in line  # shaped letter forms in visual order, not the logical text

@@ -95,10 +95,15 @@ class FasterWhisperBackend:
         self._tokenizers: dict[str, Any] = {}
 
     def _check_language(self, language: str) -> str | None:
+        from wlk_cli.asr.languages import NAMES, name, to_code
+
+        language = to_code(language)
         if not self.multilingual:
             if language not in ("auto", "en"):
+                said = f"{name(language)} ({language})" if language in NAMES else repr(language)
                 raise UsageError(
-                    f"language: model {self.name!r} is English-only; use --language en or a multilingual model"
+                    f"language: model {self.name!r} is English-only and cannot transcribe {said}; "
+                    "use --language en, or a multilingual model such as base"
                 )
             if self.opts.task == "translate":
                 raise UsageError(f"task: model {self.name!r} is English-only and cannot translate")
@@ -107,7 +112,8 @@ class FasterWhisperBackend:
             return None
         if language not in self._languages:
             raise UsageError(
-                f"language: unknown language code {language!r} (use auto or a code such as en, de, fr, ar)"
+                f"language: unknown language {language!r} (use auto, a code such as en, de, fr, ar, "
+                "or a name such as English or German)"
             )
         return language
 
@@ -135,6 +141,11 @@ class FasterWhisperBackend:
         k = min(frames, feats.shape[1])
         out[:, :k] = feats[:, :k]
         return out, content
+
+    @property
+    def whisper(self) -> Any:
+        """faster-whisper's WhisperModel on the same weights (for whole-file transcription)."""
+        return self._fw
 
     @property
     def language_settled(self) -> bool:

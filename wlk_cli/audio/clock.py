@@ -48,6 +48,7 @@ class AudioClock:
         self._chunks = rechunk(blocks, self.chunk_samples)
         self._cond = threading.Condition()
         self._done = False
+        self._exhausted = False  # every chunk of the file was released
         self._error: BaseException | None = None
         self._stop = threading.Event()
         self._running = threading.Event()  # cleared while paused
@@ -79,6 +80,7 @@ class AudioClock:
                 self._release(chunk)
                 if first_end is None:
                     first_end = self.ring.end
+            self._exhausted = True
         except BaseException as e:  # handed to the engine thread, which reports it
             self._error = e
         finally:
@@ -132,7 +134,7 @@ class AudioClock:
             try:
                 chunk = next(self._chunks)
             except StopIteration:
-                self._done = True
+                self._done = self._exhausted = True
                 return self._finish_or_raise()
             self._release(chunk)
             return True
@@ -152,6 +154,11 @@ class AudioClock:
     @property
     def ended(self) -> bool:
         return self._done and self._error is None
+
+    @property
+    def exhausted(self) -> bool:
+        """Whether the whole file was released (a stop after that interrupts nothing)."""
+        return self._exhausted
 
     def wall_now(self) -> float:
         return self.releases.wall_now()

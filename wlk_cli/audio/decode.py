@@ -6,6 +6,7 @@ so a two-hour file is never held in memory at once.
 
 from __future__ import annotations
 
+import io
 import os
 import stat
 import sys
@@ -73,9 +74,24 @@ class AudioDecoder:
         self.name = "stdin" if source == "-" else source
         self.decoded_samples = 0
         self._bad_packets = 0
+        self.note: str | None = None
+        """Something the user should know about how the input is read (one line)."""
         fileobj: Any
+        spooled: str | None = None
         if source == "-":
             fileobj = stdin if stdin is not None else sys.stdin.buffer
+            if raw is None:
+                from wlk_cli.audio.pipe import Prefixed, moov_at_end, spool
+
+                head = bytearray()
+                if moov_at_end(fileobj, head):
+                    fileobj = spooled = spool(bytes(head), fileobj)
+                    self.note = (
+                        "stdin is an MP4/M4A whose index comes after its audio, which cannot be read from a "
+                        "pipe: it was read to its end first (give the file's path to start at once)"
+                    )
+                else:
+                    fileobj = io.BufferedReader(Prefixed(bytes(head), fileobj))
         else:
             _check_path(source)
             fileobj = source
@@ -96,6 +112,9 @@ class AudioDecoder:
             raise InputError(f"{self.name}: {self._describe_open_error(e, source)}") from None
         except (OSError, ValueError) as e:
             raise InputError(f"{self.name}: cannot open ({e})") from None
+        finally:
+            if spooled is not None:
+                os.unlink(spooled)  # FFmpeg holds it open; nothing is left behind
         if not self._container.streams.audio:
             kinds = sorted({s.type for s in self._container.streams})
             self._container.close()

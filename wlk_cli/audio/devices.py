@@ -6,6 +6,7 @@ source (a monitor of an output) is opened through ``pulse`` with ``PULSE_SOURCE`
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -32,10 +33,17 @@ class InputDevice:
     is_monitor: bool = False
     pulse_source: str | None = None
     """Sound-server source name to select with PULSE_SOURCE, when this is one."""
+    number: int = -1
+    """The number `wlk devices` lists and ``--device`` takes: the PortAudio index, or for a sound-server
+    source (opened through ``pulse``, so its index is not its own) a number after PortAudio's."""
 
     @property
     def label(self) -> str:
         return self.pulse_source or self.name
+
+    @property
+    def id(self) -> int:
+        return self.number if self.number >= 0 else self.index
 
 
 def quiet_native_stderr() -> None:
@@ -138,7 +146,7 @@ def list_inputs() -> list[InputDevice]:
         )
     if pulse_index is not None:
         default_source = (_pactl("get-default-source") or "").strip()
-        for name, ch, rate in pulse_sources():
+        for k, (name, ch, rate) in enumerate(pulse_sources()):
             out.append(
                 InputDevice(
                     index=pulse_index,
@@ -146,13 +154,15 @@ def list_inputs() -> list[InputDevice]:
                     hostapi="PulseAudio",
                     channels=ch,
                     default_rate=rate,
-                    is_default=False,
+                    is_default=name == default_source,
                     is_monitor=name.endswith(".monitor"),
                     pulse_source=name,
+                    number=len(devices) + k,
                 )
             )
-            if name == default_source:
-                out[-1] = InputDevice(**{**out[-1].__dict__, "is_default": True})
+    if any(d.is_default and d.pulse_source for d in out):  # the server's default source is what
+        # PortAudio's default records from: one device is the default, the one named for what it is
+        out = [dataclasses.replace(d, is_default=False) if d.pulse_source is None else d for d in out]
     return out
 
 
@@ -173,19 +183,13 @@ def pick_input(spec: str | None = None, system: bool = False, devices: list[Inpu
             raise DeviceError("no system-audio (monitor or loopback) source found; see `wlk devices`")
         raise DeviceError("several monitor sources and no default output; pick one with --device")
     if spec is None:
-        for d in devices:
-            if d.is_default and d.pulse_source is None:
-                return d
-        for d in devices:
-            if d.is_default:
-                return d
-        return devices[0]
+        return next((d for d in devices if d.is_default), devices[0])
     if spec.strip().isdigit():
         idx = int(spec)
         for d in devices:
-            if d.index == idx and d.pulse_source is None:
+            if d.id == idx:
                 return d
-        raise DeviceError(f"no input device with index {idx}; see `wlk devices`")
+        raise DeviceError(f"no input device with number {idx}; see `wlk devices`")
     key = spec.lower()
     exact = [d for d in devices if d.label.lower() == key or d.name.lower() == key]
     if len(exact) == 1:

@@ -42,25 +42,27 @@ def _cues(words: Sequence[Word]) -> list[segments.Cue]:
 
 def render_srt(words: Sequence[Word]) -> str:
     blocks = []
-    for i, c in enumerate(_cues(words), 1):
+    cues = _cues(words)
+    for i, (c, (start, end)) in enumerate(zip(cues, segments.shown(cues)), 1):
         text = segments.wrap(_label(c.speaker) + c.text)
-        blocks.append(f"{i}\n{_ts(c.start, ',')} --> {_ts(c.end, ',')}\n{text}\n")
+        blocks.append(f"{i}\n{_ts(start, ',')} --> {_ts(end, ',')}\n{text}\n")
     return "\n".join(blocks)
 
 
 def render_vtt(words: Sequence[Word]) -> str:
     out = ["WEBVTT", ""]
-    for c in _cues(words):
+    cues = _cues(words)
+    for c, (start, end) in zip(cues, segments.shown(cues)):
         text = segments.wrap(c.text)
         if c.speaker is not None:
             text = f"<v {c.speaker}>" + text
-        out += [f"{_ts(c.start, '.')} --> {_ts(c.end, '.')}", text, ""]
+        out += [f"{_ts(start, '.')} --> {_ts(end, '.')}", text, ""]
     return "\n".join(out)
 
 
 def render_txt(words: Sequence[Word]) -> str:
     paras = []
-    for c in segments.group(words, max_chars=10_000, max_s=3600.0, pause_s=2.0):
+    for c in segments.group(words, max_chars=10_000, max_s=3600.0, pause_s=2.0, sentences=False):
         paras.append(_label(c.speaker) + c.text)
     return "\n".join(paras) + ("\n" if paras else "")
 
@@ -98,13 +100,18 @@ def render_json(words: Sequence[Word], meta: dict[str, Any]) -> str:
 
 
 def render_rttm(turns: Sequence[SpeakerTurn], file_id: str) -> str:
-    """NIST RTTM: one SPEAKER line per turn, touching turns of one speaker merged."""
+    """NIST RTTM: one SPEAKER line per turn, touching (or overlapping) turns of one speaker merged,
+    whatever other speakers do meanwhile: two voices at once are two long lines that overlap, not a
+    line every half second alternating between them."""
     merged: list[list[Any]] = []
+    last: dict[str, list[Any]] = {}  # each speaker's newest merged turn
     for t in sorted(turns, key=lambda t: t.start):
-        if merged and merged[-1][2] == t.speaker and t.start - merged[-1][1] <= 0.01:
-            merged[-1][1] = max(merged[-1][1], t.end)
+        mine = last.get(t.speaker)
+        if mine is not None and t.start - mine[1] <= 0.01:
+            mine[1] = max(mine[1], t.end)
         else:
-            merged.append([t.start, t.end, t.speaker])
+            last[t.speaker] = [t.start, t.end, t.speaker]
+            merged.append(last[t.speaker])
     uri = "".join(c if c.isalnum() or c in "-_." else "_" for c in file_id) or "stream"
     return "".join(f"SPEAKER {uri} 1 {s:.3f} {e - s:.3f} <NA> <NA> {spk} <NA> <NA>\n" for s, e, spk in merged if e > s)
 

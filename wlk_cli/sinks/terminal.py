@@ -7,6 +7,7 @@ speed, lag) are redrawn in place with rich.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console, Group
@@ -15,6 +16,7 @@ from rich.text import Text
 
 from wlk_cli.events import EndStats, SessionInfo, SpeakersEvent, SpeakerTurn, StatusEvent, TranscriptEvent, Word
 from wlk_cli.policies.text import is_sentence_end
+from wlk_cli.sinks.bidi import has_rtl, visual_lines
 
 SPEAKER_STYLES = ("cyan", "magenta", "green", "yellow", "blue", "red")
 
@@ -29,77 +31,126 @@ def _style(w: Word) -> str:
     return "" if w.speaker is None else SPEAKER_STYLES[speaker_index(w.speaker) % len(SPEAKER_STYLES)]
 
 
-def status_text(ev: StatusEvent, speed: float) -> Text:
+def status_text(ev: StatusEvent, speed: float, live: bool = False) -> Text:
+    """Position (with a bar when the length is known), the pace a file is read at (audio seconds per
+    wall second; a live source has no pace of its own to show) and the lag."""
     pos = f"{ev.audio_s:6.1f} s"
     if ev.total_s:
         frac = min(1.0, ev.audio_s / ev.total_s) if ev.total_s else 0.0
         filled = int(frac * 24)
         pos = f"[{'#' * filled}{'.' * (24 - filled)}] {ev.audio_s:6.1f}/{ev.total_s:.1f} s"
-    rate = ev.audio_s / ev.wall_s if ev.wall_s > 0 else 0.0
+    if not live:
+        rate = ev.audio_s / ev.wall_s if ev.wall_s > 0 else 0.0
+        pos += f"  read at {rate:.2f}x"
     lag_style = "bold red" if ev.lag_s > 2.0 else "dim"
-    t = Text(pos + f"  x{rate:4.2f}", style="dim")
+    t = Text(pos, style="dim")
     t.append(f"  lag {ev.lag_s:4.1f} s", style=lag_style)
+    if ev.diarization_lag_s is not None:  # speakers are decided later than words: say how much later
+        slow = ev.diarization_lag_s > 10.0
+        t.append(f"  speakers lag {ev.diarization_lag_s:4.1f} s", style="bold red" if slow else "dim")
+    return t
+
+
+def labelled(words: list[Word]) -> Text:
+    """Words in their speaker's colour, the speaker's name (as in the SRT: ``[S1]``) wherever a new
+    speaker begins, so a change of colour always says who speaks."""
+    t = Text()
+    for i, w in enumerate(words):
+        text = w.text.lstrip() if i == 0 else w.text
+        if w.speaker is not None and (i == 0 or words[i - 1].speaker != w.speaker):
+            t.append(("" if i == 0 else " ") + f"[{w.speaker}] ", style=_style(w) + " bold")
+            text = text.lstrip()
+        t.append(text, style=_style(w))
     return t
 
 
 class TerminalSink:
-    def __init__(self, console: Console | None = None, speed: float = 1.0, show_status: bool = True) -> None:
+    """Live text. Finished lines are printed once; with diarization a finished line first waits in the
+    redrawn area until the speakers of its words are decided (the status event says how far they
+    trail), so the names printed are the ones the files end with."""
+
+    def __init__(
+        self, console: Console | None = None, speed: float = 1.0, show_status: bool = True, live: bool = False
+    ) -> None:
         self.console = console or Console(highlight=False)
         self.speed = speed
+        self.live = live
         self.show_status = show_status
+        self._waiting: list[list[Word]] = []  # finished lines whose speakers may still change
         self._line: list[Word] = []
         self._tentative: tuple[Word, ...] = ()
         self._status: Text | None = None
+        self._diarized = False
+        self._decided_until = 0.0  # stream time up to which speakers are final (with diarization)
         self._live: Live | None = None
 
     def _render(self) -> Any:
-        t = Text()
-        for w in self._line:
-            t.append(w.text, style=_style(w))
+        parts: list[Any] = [labelled(line) for line in self._waiting]
+        t = labelled(self._line)
         for w in self._tentative:
             t.append(w.text, style="dim italic")
-        parts: list[Any] = [t]
+        parts.append(t)
         if self.show_status and self._status is not None:
             parts.append(self._status)
         return Group(*parts)
 
     def start(self, session: SessionInfo) -> None:
+        self._diarized = bool(session.settings.get("diarization"))
         self._live = Live(self._render(), console=self.console, auto_refresh=False, transient=False)
         self._live.start()
 
     def _print_line(self, words: list[Word]) -> None:
-        t = Text()
-        for i, w in enumerate(words):
-            t.append(w.text.lstrip() if i == 0 else w.text, style=_style(w))
+        t = labelled(words)
         t.rstrip()
+        if self._live is None:
+            return
+        if self.console.is_terminal and has_rtl(t.plain):  # a terminal lays cells out left to right
+            style = _style(words[0]) if words else ""
+            for line in visual_lines(t.plain, self.console.width):
+                self._live.console.print(Text(line, style=style), justify="right")
+            return
+        self._live.console.print(t)
+
+    def _print_decided(self, everything: bool = False) -> None:
+        while self._waiting and (everything or not self._diarized or self._waiting[0][-1].end <= self._decided_until):
+            self._print_line(self._waiting.pop(0))
+
+    def _refresh(self) -> None:
         if self._live is not None:
-            self._live.console.print(t)
+            self._live.update(self._render(), refresh=True)
 
     def transcript(self, event: TranscriptEvent) -> None:
         for w in event.confirmed:
             self._line.append(w)
             text_len = sum(len(x.text) for x in self._line)
             if is_sentence_end(w.text) or text_len > self.console.width * 2:
-                self._print_line(self._line)
+                self._waiting.append(self._line)
                 self._line = []
+        self._print_decided()
         self._tentative = event.tentative
-        if self._live is not None:
-            self._live.update(self._render(), refresh=True)
+        self._refresh()
 
     def turns(self, turns: list[SpeakerTurn]) -> None:
         pass
 
     def speakers(self, event: SpeakersEvent) -> None:
-        # lines already printed stay as they are; the line being spoken takes the new labels
         labels = dict(event.updates)
-        self._line = [dataclasses.replace(w, speaker=labels.get(w.id, w.speaker)) for w in self._line]  # type: ignore[arg-type]
+
+        def relabel(words: list[Word]) -> list[Word]:
+            return [dataclasses.replace(w, speaker=labels.get(w.id, w.speaker)) for w in words]  # type: ignore[arg-type]
+
+        self._waiting = [relabel(line) for line in self._waiting]
+        self._line = relabel(self._line)
 
     def status(self, event: StatusEvent) -> None:
-        self._status = status_text(event, self.speed)
-        if self._live is not None:
-            self._live.update(self._render(), refresh=True)
+        self._status = status_text(event, self.speed, self.live)
+        if event.diarization_lag_s is not None:
+            self._decided_until = event.audio_s - event.diarization_lag_s
+        self._print_decided()
+        self._refresh()
 
     def end(self, stats: EndStats) -> None:
+        self._print_decided(everything=True)
         if self._line:
             self._print_line(self._line)
             self._line = []
@@ -108,26 +159,36 @@ class TerminalSink:
         if self._live is not None:
             self._live.update(Text(""), refresh=True)
             self._live.stop()
-        rtf = f"{stats.real_time_factor:.2f}"
-        lat = "n/a" if stats.latency_mean_s is None else f"{stats.latency_mean_s:.2f} s"
-        language = f", language {stats.language}" if stats.language else ""
-        if stats.words == 0 and stats.error is None:
-            self.console.print(Text(f"no speech found in {stats.audio_duration_s:.1f} s of audio", style="dim"))
-        self.console.print(
-            Text(
-                f"{stats.words} words, {stats.audio_duration_s:.1f} s of audio{language}, RTF {rtf}, "
-                f"mean latency {lat}",
-                style="dim",
-            )
-        )
+
+
+def summary(stats: EndStats, written: list[Path], no_files: str = "no files written") -> str:
+    """The line every run ends with on stderr: what was heard, in which language, and where it is."""
+    from wlk_cli.asr.languages import name
+
+    heard = f"{stats.words} words from {stats.audio_duration_s:.1f} s of audio"
+    if stats.words == 0:
+        heard = f"no speech found in {stats.audio_duration_s:.1f} s of audio"
+    if stats.interrupted:
+        heard += " (stopped before the end)"
+    if stats.language and stats.words:
+        heard += f", language {stats.language} ({name(stats.language)})"
+    if stats.latency_mean_s is not None:
+        heard += f", words confirmed {stats.latency_mean_s:.2f} s after they were said"
+    if written:
+        folder = written[0].parent
+        files = f"wrote {', '.join(p.name for p in written)} in {folder}"
+    else:
+        files = no_files
+    return f"wlk: {heard}; {files}"
 
 
 class ProgressSink:
     """A one-line progress display on stderr, for JSONL mode when stderr is a terminal."""
 
-    def __init__(self, console: Console, speed: float) -> None:
+    def __init__(self, console: Console, speed: float, live: bool = False) -> None:
         self.console = console
         self.speed = speed
+        self.live = live
         self._live: Live | None = None
 
     def start(self, session: SessionInfo) -> None:
@@ -145,7 +206,7 @@ class ProgressSink:
 
     def status(self, event: StatusEvent) -> None:
         if self._live is not None:
-            self._live.update(status_text(event, self.speed), refresh=True)
+            self._live.update(status_text(event, self.speed, self.live), refresh=True)
 
     def end(self, stats: EndStats) -> None:
         if self._live is not None:

@@ -6,13 +6,15 @@ the session only through its thread-safe controls (pause, save, stop).
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any, Protocol
 
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Static
 
 from wlk_cli.errors import WlkError
 from wlk_cli.events import EndStats, SessionInfo, SpeakersEvent, SpeakerTurn, StatusEvent, TranscriptEvent
@@ -21,14 +23,34 @@ from wlk_cli.sinks.tui.messages import SessionEnded, SpeakersUpdate, StatusUpdat
 from wlk_cli.sinks.tui.widgets import StatusBar, TranscriptView
 
 HELP = (
-    "space  pause / resume capture\n"
+    "space  pause / resume capture (the transcript marks the gap)\n"
     "s      save the files now\n"
     "c      copy the transcript to the clipboard\n"
     "t      show / hide paragraph timestamps\n"
     "end    follow the newest text again\n"
     "q      stop: finish the utterance, write files, exit\n"
-    "?      this help"
+    "?      this help (Esc closes it)"
 )
+
+
+class HelpScreen(ModalScreen[None]):
+    """The keys, over the transcript; Esc, ? or q closes it."""
+
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > Static { width: auto; height: auto; padding: 1 2; border: round $accent; background: $panel; }
+    """
+    BINDINGS = [
+        Binding("escape", "close", "Close"),
+        Binding("question_mark", "close", "Close", show=False),
+        Binding("q", "close", "Close", show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield Static(HELP)
+
+    def action_close(self) -> None:
+        self.dismiss()
 
 
 class SessionControl(Protocol):
@@ -44,7 +66,7 @@ class SessionControl(Protocol):
 
     def save(self) -> list[Path]: ...
 
-    def stop(self) -> None: ...
+    def stop(self, interrupted: bool | None = None) -> None: ...
 
 
 class TuiSink:
@@ -76,16 +98,18 @@ class WlkApp(App[EndStats | None]):
     TITLE = "wlk"
     CSS = """
     Screen { layout: vertical; }
+    ToastRack { margin-bottom: 3; }  /* above the status bar and the footer, never over them */
     """
     BINDINGS = [
         Binding("space", "pause", "Pause"),
+        Binding("space", "resume", "Resume"),
         Binding("s", "save", "Save"),
         Binding("c", "copy", "Copy"),
         Binding("t", "times", "Times"),
         Binding("end", "follow", "Follow", priority=True),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "stop", "Quit"),
-        Binding("ctrl+c", "stop", "Quit", show=False, priority=True),
+        Binding("ctrl+c", "interrupt", "Quit", show=False, priority=True),
     ]
 
     def __init__(self, control: SessionControl) -> None:
@@ -93,9 +117,11 @@ class WlkApp(App[EndStats | None]):
         self.control = control
         self.stats: EndStats | None = None
         self.error: str | None = None
+        self.failure: WlkError | None = None
         self.ended = False
         self.quitting = False
         self.paused = False
+        self._paused_at: tuple[float, float] | None = None  # (stream time, wall clock) of the pause
 
     def compose(self) -> ComposeResult:
         yield TranscriptView()
@@ -115,7 +141,7 @@ class WlkApp(App[EndStats | None]):
         try:
             stats = self.control.run([TuiSink(self)])
         except WlkError as e:
-            self.post_message(SessionEnded(None, str(e)))
+            self.post_message(SessionEnded(None, str(e), e))
         except Exception as e:  # the screen must survive: report it, keep what was written
             self.post_message(SessionEnded(None, f"internal error: {type(e).__name__}: {e}"))
         else:
@@ -150,6 +176,7 @@ class WlkApp(App[EndStats | None]):
         self.ended = True
         self.stats = message.stats
         self.error = message.error
+        self.failure = message.failure
         if message.error:
             self.notify(message.error, title="Session ended", severity="error", timeout=60)
             self.status_bar.note = "ended with an error: q to exit"
@@ -159,26 +186,60 @@ class WlkApp(App[EndStats | None]):
         if self.quitting and not message.error:
             self.exit(self.stats)
 
-    def request_stop(self) -> None:
-        """Stop from outside the UI (SIGTERM): finish, write files, exit."""
+    def request_stop(self, interrupted: bool | None = True) -> None:
+        """Stop (SIGTERM from outside, or a key): finish, write files, exit. ``interrupted`` as in the
+        session's stop: True for Ctrl-C and SIGTERM, None for q."""
         self.quitting = True
-        self.control.stop()
+        self.control.stop(interrupted)
 
-    def action_stop(self) -> None:
+    def _stop(self, interrupted: bool | None) -> None:
         if self.ended:
             self.exit(self.stats)
             return
         if not self.quitting:
             self.status_bar.note = "finishing..."
             self.status_bar.refresh(layout=True)
-        self.request_stop()
+        self.request_stop(interrupted)
+
+    def action_stop(self) -> None:
+        self._stop(None)
+
+    def action_interrupt(self) -> None:
+        self._stop(True)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """The footer offers Pause while capturing and Resume while paused (one key, two actions)."""
+        if action == "pause":
+            return not self.paused
+        if action == "resume":
+            return self.paused
+        return True
+
+    def _set_paused(self, paused: bool) -> None:
+        if self.ended or paused == self.paused:
+            return
+        self.paused = paused
+        self.control.pause(paused)
+        if paused:
+            ev = self.status_bar.event
+            self._paused_at = (ev.audio_s if ev is not None else 0.0, time.monotonic())
+        elif self._paused_at is not None:
+            at, since = self._paused_at
+            self.view.mark_pause(at, time.monotonic() - since)
+            self._paused_at = None
+        self.status_bar.paused = paused
+        self.status_bar.refresh(layout=True)
+        self.refresh_bindings()
 
     def action_pause(self) -> None:
-        if self.ended:
-            return
-        self.paused = not self.paused
-        self.control.pause(self.paused)
-        self.status_bar.paused = self.paused
+        self._set_paused(True)
+
+    def action_resume(self) -> None:
+        self._set_paused(False)
+
+    @on(TranscriptView.FollowChanged)
+    def _following(self, message: TranscriptView.FollowChanged) -> None:
+        self.status_bar.following = message.following
         self.status_bar.refresh(layout=True)
 
     def action_save(self) -> None:
@@ -204,4 +265,5 @@ class WlkApp(App[EndStats | None]):
         self.view.follow()
 
     def action_help(self) -> None:
-        self.notify(HELP, title="Keys", timeout=15)
+        if not isinstance(self.screen, HelpScreen):  # one at a time
+            self.push_screen(HelpScreen())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from textual.message import Message
 
+from wlk_cli.errors import WlkError
 from wlk_cli.events import EndStats, SpeakersEvent, StatusEvent, TranscriptEvent
 
 
@@ -26,9 +27,11 @@ class StatusUpdate(Message):
 
 
 class SessionEnded(Message):
-    """The pipeline finished: ``stats`` when it ran to an end, ``error`` a one-line reason when it failed."""
+    """The pipeline finished: ``stats`` when it ran to an end, ``error`` a one-line reason when it failed
+    (``failure`` the error itself, when it is one of wlk's: its exit code is the program's)."""
 
-    def __init__(self, stats: EndStats | None, error: str | None = None) -> None:
+    def __init__(self, stats: EndStats | None, error: str | None = None, failure: WlkError | None = None) -> None:
         super().__init__()
         self.stats = stats
         self.error = error
+        self.failure = failure

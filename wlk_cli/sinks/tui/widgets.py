@@ -8,10 +8,11 @@ from dataclasses import dataclass, field
 
 from rich.text import Text
 from textual.containers import VerticalScroll
+from textual.message import Message
 from textual.widgets import Static
 
 from wlk_cli.events import StatusEvent, TranscriptEvent, Word
-from wlk_cli.sinks.tui.bidi import has_rtl, visual_lines
+from wlk_cli.sinks.bidi import has_rtl, visual, wrap_runs
 
 SPEAKER_COLORS = ("#4fc1ff", "#f78c6c", "#c3e88d", "#ffcb6b", "#c792ea", "#ff5370", "#89ddff", "#82aaff")
 PARAGRAPH_PAUSE_S = 2.0
@@ -42,6 +43,18 @@ class ParagraphData:
     tentative: tuple[Word, ...] = ()
 
 
+class PauseMark(Static):
+    """Where capture was paused: the transcript shows the gap."""
+
+    DEFAULT_CSS = """
+    PauseMark { margin: 0 0 1 0; color: $text-muted; text-style: italic; }
+    """
+
+    def __init__(self, at: float, seconds: float) -> None:
+        super().__init__(f"-- paused {seconds:.0f} s at {clock(at)} --")
+        self.at = at
+
+
 class Paragraph(Static):
     """One paragraph: a speaker's run of words without a long pause."""
 
@@ -68,16 +81,35 @@ class Paragraph(Static):
         color = self.color(self.data.speaker)
         confirmed = "".join(w.text for w in self.data.words).strip()
         tentative = "".join(w.text for w in self.data.tentative)
-        if has_rtl(confirmed + tentative):
-            width = max(8, self.size.width - len(self._prefix()) - 1)
-            lines = visual_lines((confirmed + tentative).strip(), width)
-            body = Text("\n".join(lines), style=color, justify="right")
-            return self._prefix() + body if self.data.speaker is not None or self.show_times else body
+        rtl = has_rtl(confirmed + tentative)
+        self.styles.text_align = "right" if rtl else "left"  # a Static aligns by its style, not the Text's
+        if rtl:
+            return self._rtl(color)
         t = self._prefix()
         t.append(confirmed, style=color)
         if tentative:
             t.append(tentative if confirmed else tentative.lstrip(), style="dim italic")
         return t
+
+    def _rtl(self, color: str) -> Text:
+        """Right-to-left text: wrapped in logical order, each line shaped and in visual order, the
+        tentative words (logically last, so on the left of their line) dimmed as in any language."""
+        prefix = self._prefix()
+        width = max(8, self.size.width - len(prefix) - 1)
+        runs = [(w.text, False) for w in self.data.words] + [(w.text, True) for w in self.data.tentative]
+        out = Text()
+        for i, line in enumerate(wrap_runs(runs, width)):
+            if i:
+                out.append("\n")
+            sure = " ".join(t for t, tentative in line if not tentative)
+            unsure = " ".join(t for t, tentative in line if tentative)
+            if unsure:
+                out.append(visual(unsure), style="dim italic")
+            if unsure and sure:
+                out.append(" ")
+            if sure:
+                out.append(visual(sure), style=color)
+        return prefix + out if len(prefix) else out
 
 
 class TranscriptView(VerticalScroll):
@@ -87,9 +119,16 @@ class TranscriptView(VerticalScroll):
     TranscriptView { height: 1fr; padding: 0 1; }
     """
 
+    class FollowChanged(Message):
+        def __init__(self, following: bool) -> None:
+            super().__init__()
+            self.following = following
+
     def __init__(self) -> None:
         super().__init__(id="transcript")
         self.paragraphs: list[Paragraph] = []
+        self.pauses: list[tuple[float, float]] = []  # (stream time, seconds) of each pause
+        self._marks: list[PauseMark] = []
         self.words: list[Word] = []  # every confirmed word, for relabelling
         self.palette = SpeakerPalette()
         self.following = True
@@ -106,14 +145,21 @@ class TranscriptView(VerticalScroll):
         self.words.extend(event.confirmed)
         self._place(event.confirmed, event.tentative)
 
+    def mark_pause(self, at: float, seconds: float) -> None:
+        """Capture was paused at stream time ``at`` for ``seconds``: the next words start after a mark."""
+        self.pauses.append((at, seconds))
+        self._mark_before(float("inf"))  # shown now, after what is on screen
+        if self.following:
+            self.call_after_refresh(self._to_end)
+
     def relabel(self, updates: tuple[tuple[int, str], ...]) -> None:
         """Diarization changed some speakers: regroup every paragraph with the new labels."""
         labels = dict(updates)
         self.words = [dataclasses.replace(w, speaker=labels.get(w.id, w.speaker)) for w in self.words]  # type: ignore[arg-type]
         tentative = self.paragraphs[-1].data.tentative if self.paragraphs else ()
-        for p in self.paragraphs:
+        for p in [*self.paragraphs, *self._marks]:
             p.remove()
-        self.paragraphs = []
+        self.paragraphs, self._marks = [], []
         self.palette = SpeakerPalette()  # colours follow the current labels' order
         self._place(tuple(self.words), tentative)
 
@@ -122,6 +168,10 @@ class TranscriptView(VerticalScroll):
         touched: set[int] = set()
         for w in event.confirmed:
             last = self.paragraphs[-1] if self.paragraphs else None
+            self._mark_before(w.start)
+            after = self.children[-1] if self.children else None
+            if isinstance(after, PauseMark) and w.start >= after.at - 0.05:  # the first words after a pause
+                last = None
             if (
                 last is None
                 or w.speaker != last.data.speaker
@@ -133,8 +183,13 @@ class TranscriptView(VerticalScroll):
                 last = self._new_paragraph(w.speaker)
             last.data.words.append(w)
             touched.add(id(last))
+        if confirmed:  # regrouping: the marks of pauses after the last word go last
+            self._mark_before(tentative[0].start if tentative else float("inf"))
         if event.tentative or (self.paragraphs and self.paragraphs[-1].data.tentative):
-            if not self.paragraphs:
+            if not self.paragraphs or isinstance(self.children[-1], PauseMark):
+                if self.paragraphs and self.paragraphs[-1].data.tentative:  # said before the pause
+                    self.paragraphs[-1].data.tentative = ()
+                    touched.add(id(self.paragraphs[-1]))
                 self._new_paragraph(event.tentative[0].speaker)
             self.paragraphs[-1].data.tentative = event.tentative
             touched.add(id(self.paragraphs[-1]))
@@ -144,6 +199,16 @@ class TranscriptView(VerticalScroll):
         if self.following:
             self.call_after_refresh(self._to_end)
 
+    def _mark_before(self, t: float) -> bool:
+        """Mount the marks of pauses at or before ``t`` not shown yet; True when one was."""
+        placed = False
+        while len(self._marks) < len(self.pauses) and self.pauses[len(self._marks)][0] <= t + 1e-6:
+            mark = PauseMark(*self.pauses[len(self._marks)])
+            self._marks.append(mark)
+            self.mount(mark)
+            placed = True
+        return placed
+
     def _to_end(self) -> None:
         self._scrolling_to_end = True
         self.scroll_end(animate=False, immediate=True)
@@ -151,10 +216,13 @@ class TranscriptView(VerticalScroll):
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
-        if new_value < old_value - 0.5 and not self._scrolling_to_end:
+        if new_value < old_value - 0.5 and not self._scrolling_to_end and self.following:
             self.following = False
+            self.post_message(self.FollowChanged(False))
 
     def follow(self) -> None:
+        if not self.following:
+            self.post_message(self.FollowChanged(True))
         self.following = True
         self._to_end()
 
@@ -184,10 +252,11 @@ def level_meter(db: float | None, width: int = 10) -> str:
 
 
 class StatusBar(Static):
-    """Device, model, language, policy, elapsed, level, VAD, lag, latency, RTF, drops."""
+    """Two lines that never wrap: what is transcribed (source, model, language, policy, time), then
+    how it goes (level, speech or pause, lag, latency, speakers' lag, model load, drops, notes)."""
 
     DEFAULT_CSS = """
-    StatusBar { height: auto; max-height: 3; background: $panel; color: $text; padding: 0 1; }
+    StatusBar { height: 2; background: $panel; color: $text; padding: 0 1; }
     """
 
     def __init__(self, source: str, model: str, policy: str) -> None:
@@ -198,32 +267,37 @@ class StatusBar(Static):
         self.language: str | None = None
         self.event: StatusEvent | None = None
         self.paused = False
+        self.following = True
         self.note: str | None = None
 
     def render(self) -> Text:
-        t = Text(no_wrap=False, overflow="ellipsis")
-        t.append(f"{self.source}", style="bold")
-        t.append(f"  {self.model}  {self.language or 'auto'}  {self.policy}", style="")
+        first = Text(no_wrap=True, overflow="ellipsis")
+        first.append(f"{self.source}", style="bold")
+        first.append(f"  {self.model}  {self.language or 'auto'}  {self.policy}")
+        second = Text(no_wrap=True, overflow="ellipsis")
         ev = self.event
         if ev is not None:
-            t.append(f"  {clock(ev.wall_s)}", style="")
+            first.append(f"  {clock(ev.wall_s)}")
             if ev.total_s:
-                t.append(f" ({ev.audio_s:.0f}/{ev.total_s:.0f} s)", style="dim")
+                first.append(f" ({ev.audio_s:.0f}/{ev.total_s:.0f} s)", style="dim")
             if ev.level_db is not None:
-                t.append(f"  {level_meter(ev.level_db)}", style="green")
-            if ev.speech is not None:
-                t.append("  speech" if ev.speech else "  silence", style="bold green" if ev.speech else "dim")
-            t.append(f"  lag {ev.lag_s:.1f}s", style="bold red" if ev.lag_s > 2.0 else "")
-            if ev.latency_s is not None:
-                t.append(f"  latency {ev.latency_s:.1f}s")
-            if ev.diarization_lag_s is not None:
-                t.append(f"  speakers lag {ev.diarization_lag_s:.1f}s", style="dim")
-            if ev.wall_s > 0 and ev.processing_s is not None:
-                t.append(f"  RTF {ev.processing_s / max(ev.audio_s, 1e-6):.2f}", style="dim")
-            dropped = ev.dropped_frames
-            t.append(f"  drops {dropped}", style="bold red" if dropped else "dim")
+                second.append(f"{level_meter(ev.level_db)}  ", style="green")
         if self.paused:
-            t.append("  PAUSED", style="bold yellow")
+            second.append("PAUSED", style="bold yellow")  # not speech or silence: nothing is heard
+        elif ev is not None and ev.speech is not None:
+            second.append("speech" if ev.speech else "silence", style="bold green" if ev.speech else "dim")
+        if ev is not None:
+            second.append(f"  lag {ev.lag_s:.1f}s", style="bold red" if ev.lag_s > 2.0 else "")
+            if ev.latency_s is not None:
+                second.append(f"  latency {ev.latency_s:.1f}s")
+            if ev.diarization_lag_s is not None:
+                second.append(f"  speakers lag {ev.diarization_lag_s:.1f}s", style="dim")
+            if ev.processing_s is not None and ev.audio_s > 0:  # model seconds per audio second
+                second.append(f"  load {ev.processing_s / ev.audio_s:.2f}", style="dim")
+            dropped = ev.dropped_frames
+            second.append(f"  drops {dropped}", style="bold red" if dropped else "dim")
+        if not self.following:
+            second.append("  scrolled: End follows", style="bold cyan")
         if self.note:
-            t.append(f"  {self.note}", style="bold")
-        return t
+            second.append(f"  {self.note}", style="bold")
+        return first + Text("\n") + second

@@ -1,0 +1,67 @@
+"""`wlk transcribe`: whole files with the real model, the same JSON lines and files as `wlk file`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from tests.formats import check_cues, parse_srt
+from tests.helpers import check_jsonl, clips, one_line_error, parse_jsonl, transcript, wer, wlk
+from tests.integration.test_diarization_e2e import dialogue
+
+
+def by_file(events: list[dict[str, object]]) -> list[list[dict[str, object]]]:
+    """The JSON lines of several files, one list per file (each starts with its session line)."""
+    out: list[list[dict[str, object]]] = []
+    for e in events:
+        if e["type"] == "session":
+            out.append([])
+        out[-1].append(e)
+    return out
+
+
+def test_several_files_one_model_and_a_bad_one(tmp_path: Path) -> None:
+    (a, ref_a), (b, ref_b) = clips()[0], clips()[1]
+    missing = tmp_path / "gone.wav"
+    out = tmp_path / "subs"
+    r = wlk("transcribe", str(a), str(missing), str(b), "--model", "tiny.en", "--output-dir", str(out),
+            "--format", "jsonl", "--formats", "srt,json")  # fmt: skip
+    assert r.returncode == 3, r.stderr.decode()  # the bad file's exit code, after the others were done
+    files = by_file(parse_jsonl(r.stdout))
+    assert [f[0]["source"] for f in files] == [str(a), str(b)]
+    for events, ref in zip(files, (ref_a, ref_b)):
+        check_jsonl(events)
+        assert events[0]["mode"] == "transcribe" and events[0]["beam_size"] == 5 and "policy" not in events[0]
+        assert events[-1]["type"] == "end" and events[-1]["stats"]["language"] == "en"  # type: ignore[index]
+        assert all(not e["tentative"] for e in events if e["type"] == "transcript")
+        assert wer(ref, transcript(events)) <= 0.15
+    for clip in (a, b):
+        check_cues(parse_srt((out / f"{clip.stem}.srt").read_text()))
+        doc = json.loads((out / f"{clip.stem}.json").read_text())
+        assert doc["segments"] and doc["language"] == "en"
+    err = r.stderr.decode().strip().splitlines()
+    assert len(err) == 3 and "no such file" in err[1] and f"wrote {a.stem}.srt" in err[0], err
+
+
+def test_speakers_and_silence(tmp_path: Path) -> None:
+    wav, _ = dialogue(tmp_path)
+    quiet = tmp_path / "quiet.wav"
+    sf.write(quiet, np.zeros(16000 * 4, dtype=np.float32), 16000)
+    r = wlk("transcribe", str(wav), str(quiet), "--model", "tiny.en", "--diarization", "--format", "jsonl",
+            "--output-dir", str(tmp_path), "--formats", "srt,rttm", timeout=600)  # fmt: skip
+    assert r.returncode == 0, r.stderr.decode()
+    talk, silence = by_file(parse_jsonl(r.stdout))
+    words = [w for e in talk if e["type"] == "transcript" for w in e["confirmed"]]  # type: ignore[union-attr]
+    assert {w["speaker"] for w in words} == {"S1", "S2"}  # type: ignore[index]
+    assert words[0]["speaker"] == "S1"  # type: ignore[index]
+    rttm = (tmp_path / "dialogue.rttm").read_text().split("\n")
+    assert {line.split()[7] for line in rttm if line} == {"S1", "S2"}
+    assert silence[-1]["stats"]["words"] == 0 and silence[-1]["stats"]["note"] == "no speech found"  # type: ignore[index]
+    assert "no speech found in 4.0 s" in r.stderr.decode()
+
+
+def test_stdin_is_refused_with_the_command_that_reads_it() -> None:
+    one_line_error(wlk("transcribe", "-", "--model", "tiny.en"), 2, "wlk file -")

@@ -1,0 +1,282 @@
+"""`wlk transcribe`: the best transcript of recorded files, not streamed.
+
+faster-whisper on the whole file (beam 5, Silero VAD, word timestamps; batched over the VAD's chunks
+where that is faster), speakers from the same diarizer as the live pipeline when asked, and the same
+sinks: JSON lines (session, one transcript event per segment, end), text, and the files `wlk file`
+writes. One model serves every file of the call. This is the offline ceiling the streaming
+benchmarks compare with.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from wlk_cli.config import Settings
+from wlk_cli.errors import InputError, WlkError
+from wlk_cli.events import EndStats, SessionInfo, SpeakerTurn, TranscriptEvent, Word
+
+OFFLINE_BEAMS = 5  # faster-whisper's own default: the reference the streaming benchmarks use
+# Silero VAD keeps 1 s of audio around speech (faster-whisper's default keeps 0.4 s): on the corpus and
+# long.wav, pooled WER tiny.en 14.5% (0.4 s: 15.7%, no VAD: 15.3%), base 19.5% (20.2%, 23.2%: without
+# VAD base invents text in a 60 s silence)
+VAD_PAD_MS = 1000
+_STREAMING_ONLY = {  # settings that shape a live stream, not a whole-file transcription
+    "policy", "min_chunk_size", "buffer_trimming", "buffer_trimming_sec", "confidence_validation",
+    "confidence_threshold", "frame_threshold", "audio_max_len", "audio_min_len", "init_prompt",
+    "static_init_prompt", "max_context_tokens", "never_fire", "vac_chunk_size", "vad_threshold",
+    "min_silence_ms", "speed", "chunk_ms", "diarization_latency",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TranscribeOptions:
+    batch_size: int = 0
+    """Segments decoded together (faster-whisper's BatchedInferencePipeline); 0 = one at a time on a
+    CPU, 8 on CUDA. Batched segments are decoded without the text before them: on a CPU the speed is
+    not worth the words (tiny.en long.wav: 5.51% against 3.94% WER, RTF 0.035 against 0.056)."""
+
+
+@dataclass
+class FileResult:
+    """One file's outcome: its end statistics (None when it could not be read), its error, its files."""
+
+    source: str
+    stats: EndStats | None
+    error: WlkError | None
+    written: list[Path]
+
+
+def _cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system
+
+
+class OfflineTranscriber:
+    """The model, loaded once, and how to run it on one file."""
+
+    def __init__(self, settings: Settings, opts: TranscribeOptions) -> None:
+        from wlk_cli.app import build_backend
+
+        self.settings = settings
+        self.opts = opts
+        self.beams = settings.beam_size or OFFLINE_BEAMS
+        threads = settings.threads or min(4, os.cpu_count() or 2)  # whole files: the decoder is busy enough
+        self.backend = build_backend(settings, beams=self.beams, threads=threads)
+        self.batch_size = opts.batch_size or (8 if self.backend.device == "cuda" else 1)
+
+    def words(self, audio: np.ndarray, on_progress: Any = None) -> tuple[list[Word], str | None]:
+        """Every word of ``audio`` and the language it was transcribed in."""
+        whisper = self.backend.whisper
+        kwargs: dict[str, Any] = dict(
+            language=self.backend.language,  # given (or en for English-only models), else detected per file
+            task=self.settings.task,
+            beam_size=self.beams,
+            word_timestamps=True,
+            vad_filter=self.settings.vad,
+        )
+        if self.settings.vad and self.batch_size == 1:  # (the batched pipeline crashed with this padding)
+            from faster_whisper.vad import VadOptions
+
+            kwargs["vad_parameters"] = VadOptions(speech_pad_ms=VAD_PAD_MS)
+        if self.batch_size > 1:
+            from faster_whisper import BatchedInferencePipeline
+
+            segments, info = BatchedInferencePipeline(whisper).transcribe(audio, batch_size=self.batch_size, **kwargs)
+        else:
+            segments, info = whisper.transcribe(audio, **kwargs)
+        out: list[Word] = []
+        for seg in segments:
+            for w in seg.words or []:
+                out.append(Word(float(w.start), float(w.end), w.word, float(w.probability), None, len(out)))
+            if on_progress is not None:
+                on_progress(float(seg.end))
+        return out, info.language
+
+
+def _speakers(settings: Settings, audio: np.ndarray, words: list[Word]) -> tuple[list[Word], list[SpeakerTurn]]:
+    from wlk_cli.diarization.attribution import SpeakerAttribution
+    from wlk_cli.diarization.diarizer import DiarizationOptions, StreamingDiarizer
+
+    diarizer = StreamingDiarizer(DiarizationOptions.from_settings(settings))
+    attribution = SpeakerAttribution(settings.speaker_names)
+    turns = diarizer.process(audio) + diarizer.finish()
+    labelled = attribution.add_turns(turns, decided_until=float("inf"))
+    return attribution.assign(words), labelled
+
+
+def _read(path: str) -> tuple[np.ndarray, InputError | None]:
+    """The file's audio; with what could be decoded before an error (a truncated file) kept."""
+    from wlk_cli.audio.decode import AudioDecoder
+
+    decoder = AudioDecoder(path)
+    blocks: list[np.ndarray] = []
+    try:
+        for b in decoder.blocks():
+            blocks.append(b)
+    except InputError as e:
+        if not blocks:
+            raise
+        return np.concatenate(blocks), e
+    return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32), None
+
+
+def transcribe_file(
+    engine: OfflineTranscriber, path: str, out: Any, sinks: Sequence[Any], on_progress: Any = None
+) -> FileResult:
+    """One file through the model into ``sinks`` and its files; a bad file is a result, not a raise."""
+    from wlk_cli.app import file_sink
+    from wlk_cli.audio import SAMPLE_RATE
+    from wlk_cli.sinks.base import SinkFanout
+
+    settings = engine.settings
+    try:
+        audio, late_error = _read(path)
+    except InputError as e:
+        return FileResult(path, None, e, [])
+    t0, cpu0 = time.monotonic(), _cpu_seconds()
+    files = file_sink(settings, out, out.output_dir or Path(path).resolve().parent, Path(path).stem)
+    fan = SinkFanout([*sinks, *([files] if files is not None else [])])
+    duration = audio.size / SAMPLE_RATE
+    info = {k: v for k, v in settings.as_dict().items() if k not in _STREAMING_ONLY}
+    info.update(mode="transcribe", beam_size=engine.beams, batch_size=engine.batch_size, duration_s=round(duration, 3))
+    fan.start(SessionInfo(source=path, settings=info))
+    words, language = engine.words(audio, on_progress) if audio.size else ([], None)
+    if settings.diarization and words:
+        words, turns = _speakers(settings, audio, words)
+        fan.turns(turns)
+    wall = time.monotonic() - t0
+    for seq, seg in enumerate(_sentences(words)):
+        fan.transcript(TranscriptEvent(seq, wall, seg[-1].end, tuple(seg), (), language, utterance_end=True))
+    stats = EndStats(
+        audio_duration_s=duration,
+        processing_time_s=wall,
+        real_time_factor=wall / duration if duration else 0.0,
+        cpu_time_s=_cpu_seconds() - cpu0,
+        words=len(words),
+        latency_mean_s=None,
+        latency_p50_s=None,
+        latency_p90_s=None,
+        first_word_latency_s=None,
+        max_lag_s=0.0,
+        dropped_audio_s=0.0,
+        language=language,
+        error=str(late_error) if late_error else None,
+        extra={"note": "no speech found"} if not words and late_error is None else {},
+    )
+    fan.end(stats)
+    written = [p for p in files.paths.values() if p.exists()] if files is not None else []
+    return FileResult(path, stats, late_error, written)
+
+
+def _sentences(words: list[Word]) -> list[list[Word]]:
+    """Words in groups that end at a sentence end or a pause: the transcript events of the JSON lines."""
+    from wlk_cli.policies.text import is_sentence_end
+
+    groups: list[list[Word]] = []
+    for w in words:
+        if not groups or is_sentence_end(groups[-1][-1].text) or w.start - groups[-1][-1].end > 1.0:
+            groups.append([])
+        groups[-1].append(w)
+    return groups
+
+
+class TextSink:
+    """The transcript as text, a line per sentence, speakers named: for files already transcribed."""
+
+    def __init__(self, console: Any) -> None:
+        self.console = console
+
+    def start(self, session: SessionInfo) -> None:
+        self.console.print(f"[bold]{session.source}[/bold]", highlight=False)
+
+    def transcript(self, event: TranscriptEvent) -> None:
+        from wlk_cli.sinks.terminal import labelled
+
+        line = labelled(list(event.confirmed))
+        line.rstrip()
+        self.console.print(line)
+
+    def status(self, event: Any) -> None:
+        pass
+
+    def turns(self, turns: list[SpeakerTurn]) -> None:
+        pass
+
+    def speakers(self, event: Any) -> None:
+        pass
+
+    def end(self, stats: EndStats) -> None:
+        pass
+
+
+def run_transcribe(
+    paths: Sequence[str], settings: Settings, out: Any, opts: TranscribeOptions, stdout: IO[str] | None = None
+) -> list[FileResult]:
+    """Every file in turn with one model, a progress bar over the files on a terminal, and one line on
+    stderr per file at its end (or its error); returns the results (the CLI picks the exit code)."""
+    from rich.console import Console
+
+    from wlk_cli.app import resolve_mode, written_to_a_file
+    from wlk_cli.sinks.terminal import summary
+
+    stdout = stdout or sys.stdout
+    mode = resolve_mode(out, stdout, "text")
+    err = Console(stderr=True, highlight=False)
+    on_terminal = mode == "text" and stdout.isatty()
+    # the bar is drawn where nothing else is: with text on the terminal both go through one console
+    show_bar = sys.stderr.isatty() and (on_terminal or written_to_a_file(stdout))
+    engine = OfflineTranscriber(settings, opts)
+    progress = _progress(err) if show_bar else None
+    text_console = progress.console if progress is not None and on_terminal else Console(file=stdout, highlight=False)
+    results: list[FileResult] = []
+    try:
+        overall = None
+        if progress is not None:
+            progress.start()
+            overall = progress.add_task("files", total=len(paths))
+        for i, path in enumerate(paths):
+            sinks: list[Any] = [_jsonl(stdout)] if mode == "jsonl" else [TextSink(text_console)]
+            task = progress.add_task(Path(path).name, total=None) if progress is not None else None
+
+            def advance(t: float, task: Any = task) -> None:
+                if progress is not None and task is not None:
+                    progress.update(task, completed=t)
+
+            result = transcribe_file(engine, path, out, sinks, advance)
+            results.append(result)
+            line = summary(result.stats, result.written, out.no_files_note(path)) if result.stats else ""
+            if result.error is not None:
+                line = f"wlk: error: {result.error}" + (f" ({line[5:]})" if line else "")
+            (progress.console if progress is not None else err).print(
+                line, markup=False, highlight=False, soft_wrap=True
+            )
+            if progress is not None and task is not None and overall is not None:
+                progress.remove_task(task)
+                progress.update(overall, completed=i + 1)
+    finally:
+        if progress is not None:
+            progress.stop()
+    return results
+
+
+def _jsonl(stdout: IO[str]) -> Any:
+    from wlk_cli.sinks.jsonl import JsonlSink
+
+    return JsonlSink(stdout)
+
+
+def _progress(console: Any) -> Any:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console,
+        transient=True,
+    )  # fmt: skip
