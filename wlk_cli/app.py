@@ -219,7 +219,7 @@ def written_to_a_file(stream: IO[str]) -> bool:
         return False
 
 
-def _stream_sinks(mode: str, stdout: IO[str], speed: float, live: bool) -> list[Any]:
+def _stream_sinks(mode: str, stdout: IO[str], live: bool) -> list[Any]:
     if mode == "jsonl":
         from wlk_cli.sinks.jsonl import JsonlSink
 
@@ -231,13 +231,13 @@ def _stream_sinks(mode: str, stdout: IO[str], speed: float, live: bool) -> list[
 
             from wlk_cli.sinks.terminal import ProgressSink
 
-            sinks.append(ProgressSink(Console(stderr=True), speed, live))
+            sinks.append(ProgressSink(Console(stderr=True), live))
         return sinks
     from rich.console import Console
 
     from wlk_cli.sinks.terminal import TerminalSink
 
-    return [TerminalSink(Console(file=stdout, highlight=False), speed, live=live)]
+    return [TerminalSink(Console(file=stdout, highlight=False), live=live)]
 
 
 def _on_sigterm(callback: Any) -> None:
@@ -293,7 +293,7 @@ def run_session(session: Session, mode: str, stdout: IO[str], no_files: str) -> 
 
 def _run_session(session: Session, mode: str, stdout: IO[str]) -> EndStats:
     if mode == "tui":
-        from wlk_cli.sinks.tui.app import WlkApp
+        from wlk_cli.tui.app import WlkApp
 
         app = WlkApp(session)
         _on_sigterm(app.request_stop)
@@ -309,7 +309,7 @@ def _run_session(session: Session, mode: str, stdout: IO[str]) -> EndStats:
         return app.stats
     _on_sigterm(_raise_interrupt)
     live = not hasattr(session.feed, "exhausted")  # a microphone, not a file's clock
-    return session.run(_stream_sinks(mode, stdout, session.settings.speed, live))
+    return session.run(_stream_sinks(mode, stdout, live))
 
 
 def run_file(

@@ -410,6 +410,32 @@ def presets_cmd() -> None:
         _fail(e, False)
 
 
+@app.command("models", cls=GroupedCommand, epilog="wlk models\nwlk models pull small")
+def models_cmd(
+    action: Annotated[
+        Optional[str], typer.Argument(help="pull NAME: fetch a Whisper model.", show_default=False)
+    ] = None,
+    name: Annotated[Optional[str], typer.Argument(help="The model to pull.", show_default=False)] = None,
+) -> None:
+    """The models wlk can use: where each comes from, its size and licence, whether it is here."""
+    from wlk_cli.catalog import entries, pull
+    from wlk_cli.errors import UsageError
+
+    try:
+        if action is None:
+            print(f"  {'name':<18} {'kind':<12} {'here':<4} {'MB':>6}  {'licence':<10} source")
+            for e in entries():
+                size = f"{e.size_mb:6.0f}" if e.size_mb is not None else f"{'-':>6}"
+                here = "yes" if e.path else "no"
+                print(f"  {e.name:<18} {e.kind:<12} {here:<4} {size}  {e.licence:<10} {e.source}")
+            return
+        if action != "pull" or not name:
+            raise UsageError("models: give nothing (list them) or `pull NAME`")
+        print(f"{name}: {pull(name)}")
+    except WlkError as e:
+        _fail(e, False)
+
+
 def run() -> None:
     """Console-script entry point. A mistake on the command line is one line too, like every error."""
     from typer import _click as click  # the click typer raises from

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.resources
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import tomllib
 
 from wlk_cli.errors import UsageError
 
-PRESETS_DIR = Path(__file__).resolve().parent.parent / "presets"
+PRESETS_DIR = Path(str(importlib.resources.files("wlk_cli") / "presets"))  # inside the package: a wheel has them
 FORMATS = ("srt", "vtt", "json", "txt", "rttm")
 TASKS = ("transcribe", "translate")
 DEVICES = ("auto", "cpu", "cuda")
@@ -186,7 +187,9 @@ class Settings:
 
     @property
     def _tiny(self) -> bool:
-        return "tiny" in Path(self.model).name.lower()
+        from wlk_cli.asr.models import is_tiny
+
+        return is_tiny(self.model)
 
     def as_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "min_chunk_size": self.chunk_s, "beam_size": self.beams}

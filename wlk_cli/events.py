@@ -71,7 +71,6 @@ class StatusEvent:
 
     wall_s: float
     audio_s: float
-    processed_s: float
     lag_s: float
     total_s: float | None = None
     speech: bool | None = None

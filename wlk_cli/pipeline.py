@@ -189,7 +189,6 @@ class Pipeline:
             StatusEvent(
                 wall,
                 self.ring.end / SAMPLE_RATE,
-                self._read_pos / SAMPLE_RATE,
                 lag,
                 self.total_s,
                 speech=None if self.vad is None else self._in_speech,

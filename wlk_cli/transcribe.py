@@ -178,7 +178,7 @@ def transcribe_file(
 
 def _sentences(words: list[Word]) -> list[list[Word]]:
     """Words in groups that end at a sentence end or a pause: the transcript events of the JSON lines."""
-    from wlk_cli.policies.text import is_sentence_end
+    from wlk_cli.text import is_sentence_end
 
     groups: list[list[Word]] = []
     for w in words:

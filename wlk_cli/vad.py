@@ -20,19 +20,22 @@ WINDOW = 512
 _CONTEXT = 64
 
 
-def silero_model_path() -> Path:
+def find_silero_model() -> Path | None:
     """The Silero ONNX file, found without importing silero_vad (its import pulls in torch)."""
-    spec = importlib.util.find_spec("silero_vad")
-    if spec is not None and spec.origin:
-        p = Path(spec.origin).parent / "data" / "silero_vad.onnx"
-        if p.is_file():
-            return p
-    spec = importlib.util.find_spec("faster_whisper")
-    if spec is not None and spec.origin:
-        p = Path(spec.origin).parent / "assets" / "silero_vad_v6.onnx"
-        if p.is_file():
-            return p
-    raise ModelError("Silero VAD model not found: pip install silero-vad==6.2.3 (or run with --no-vad)")
+    for package, rel in (("silero_vad", "data/silero_vad.onnx"), ("faster_whisper", "assets/silero_vad_v6.onnx")):
+        spec = importlib.util.find_spec(package)
+        if spec is not None and spec.origin:
+            p = Path(spec.origin).parent / rel
+            if p.is_file():
+                return p
+    return None
+
+
+def silero_model_path() -> Path:
+    p = find_silero_model()
+    if p is None:
+        raise ModelError("Silero VAD model not found: pip install silero-vad==6.2.3 (or run with --no-vad)")
+    return p
 
 
 class SileroVAD:
@@ -94,7 +97,6 @@ class VoiceActivityController:
         # steps are whole windows: 0.04 s (640 samples) scores one 512-sample window per step
         self.step = max(1, round(step_samples / WINDOW)) * WINDOW
         self.triggered = False
-        self.speech_start: int | None = None
         self._temp_end = 0
         self._pos = 0  # absolute position of the next unscored sample
         self._pending = np.zeros(0, dtype=np.float32)
@@ -123,7 +125,6 @@ class VoiceActivityController:
             if not self.triggered:
                 self.triggered = True
                 s = max(self._last_end, start - self.pad, 0)
-                self.speech_start = s
                 events.append(VadEvent("start", s))
         elif p < self.neg_threshold and self.triggered:
             if not self._temp_end:
@@ -131,7 +132,6 @@ class VoiceActivityController:
             if self._pos - self._temp_end >= self.min_silence:
                 end = min(self._temp_end + self.pad, self._pos)
                 self.triggered = False
-                self.speech_start = None
                 self._temp_end = 0
                 self._last_end = end
                 events.append(VadEvent("end", end))
@@ -142,7 +142,6 @@ class VoiceActivityController:
         if self.triggered:
             end = self._pos + self._pending.size
             self.triggered = False
-            self.speech_start = None
             self._last_end = end
             events.append(VadEvent("end", end))
         return events

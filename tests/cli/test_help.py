@@ -9,7 +9,7 @@ import pytest
 
 from tests.helpers import wlk
 
-COMMANDS = [(), ("file",), ("listen",), ("transcribe",), ("devices",), ("presets",)]
+COMMANDS = [(), ("file",), ("listen",), ("transcribe",), ("devices",), ("presets",), ("models",)]
 
 
 def options(text: str) -> dict[str, str]:
@@ -35,7 +35,7 @@ def test_help_fits_80_columns_and_shows_every_default(command: tuple[str, ...]) 
     assert max(len(line) for line in text.splitlines()) <= 80, text
     assert "<bool>" not in text and "…" not in text  # no type noise, no cut names
     if not command:
-        assert all(c in text for c in ("file", "listen", "transcribe", "devices", "presets"))
+        assert all(c in text for c in ("file", "listen", "transcribe", "devices", "presets", "models"))
         return
     found = options(text)
     assert found, text

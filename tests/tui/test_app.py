@@ -10,8 +10,8 @@ import pytest
 from tests.fakes import ScriptedSession
 from tests.helpers import clips
 from wlk_cli.events import StatusEvent, TranscriptEvent, Word
-from wlk_cli.sinks.tui.app import HelpScreen, WlkApp
-from wlk_cli.sinks.tui.widgets import SPEAKER_COLORS, PauseMark, TranscriptView
+from wlk_cli.tui.app import HelpScreen, WlkApp
+from wlk_cli.tui.widgets import SPEAKER_COLORS, PauseMark, TranscriptView
 
 
 def w(start: float, text: str, speaker: str | None = None, i: int | None = None, dur: float = 0.3) -> Word:
@@ -27,7 +27,7 @@ def speaker_script() -> list[object]:
         TranscriptEvent(0, 1.0, 1.8, tuple(a), (w(2.0, " thanks"),)),
         TranscriptEvent(1, 3.5, 3.6, tuple(b), ()),
         TranscriptEvent(2, 7.5, 7.6, tuple(c), tentative),
-        StatusEvent(7.6, 7.6, 7.6, 0.4, None, speech=True, level_db=-20.0, latency_s=1.1, processing_s=3.0),
+        StatusEvent(7.6, 7.6, 0.4, None, speech=True, level_db=-20.0, latency_s=1.1, processing_s=3.0),
     ]
 
 

@@ -103,3 +103,11 @@ def test_speaker_options_without_diarization_are_refused(values: dict[str, objec
     with pytest.raises(UsageError, match=needle):
         Settings(**values).validate()  # type: ignore[arg-type]
     assert Settings(**values, diarization=True).validate()  # type: ignore[arg-type]
+
+
+def test_a_tiny_model_is_told_by_its_own_name_only() -> None:
+    from wlk_cli.asr.models import is_tiny
+
+    assert is_tiny("tiny.en") and is_tiny("/models/faster-whisper-tiny")
+    assert not is_tiny("/home/tinyuser/large-v3") and not is_tiny("base")
+    assert Settings(policy="simulstreaming", model="/home/tinyuser/large-v3").chunk_s == 0.2  # a larger model's step

@@ -10,7 +10,7 @@ from tests.fakes import SR, ScriptedASR, StreamASR, marker_audio, sentence_strea
 from wlk_cli.asr.base import AsrWord
 from wlk_cli.events import Word
 from wlk_cli.policies.local_agreement import LocalAgreementOptions, LocalAgreementPolicy
-from wlk_cli.policies.text import norm
+from wlk_cli.text import norm
 
 
 def feed(policy: LocalAgreementPolicy, start_s: float, dur_s: float) -> None:

@@ -201,12 +201,12 @@ def test_the_status_line_shows_a_files_pace_but_not_a_live_sources() -> None:
     from wlk_cli.events import StatusEvent
     from wlk_cli.sinks.terminal import status_text
 
-    ev = StatusEvent(wall_s=10.0, audio_s=12.0, processed_s=11.5, lag_s=0.3)
-    assert "read at 1.20x" in status_text(ev, 1.0).plain
-    live = status_text(ev, 1.0, live=True).plain
+    ev = StatusEvent(wall_s=10.0, audio_s=12.0, lag_s=0.3)
+    assert "read at 1.20x" in status_text(ev).plain
+    live = status_text(ev, live=True).plain
     assert "read at" not in live and "12.0 s" in live and "lag" in live
     behind = dataclasses.replace(ev, diarization_lag_s=42.5)  # speakers far behind the words
-    assert "speakers lag 42.5 s" in status_text(behind, 1.0).plain
+    assert "speakers lag 42.5 s" in status_text(behind).plain
 
 
 def test_subtitles_have_no_lone_words_and_never_overlap() -> None:
@@ -248,10 +248,10 @@ def test_text_mode_names_speakers_and_prints_a_line_once_its_speakers_are_decide
     sink.start(SessionInfo("x.wav", {"diarization": True}))
     said = (Word(0.2, 0.5, " Hello", 0.9, "S1", 0), Word(0.5, 1.0, " there.", 0.9, "S1", 1))
     sink.transcript(TranscriptEvent(0, 1.2, 1.2, said, ()))
-    sink.status(StatusEvent(wall_s=3.0, audio_s=3.0, processed_s=3.0, lag_s=0.0, diarization_lag_s=2.5))
+    sink.status(StatusEvent(wall_s=3.0, audio_s=3.0, lag_s=0.0, diarization_lag_s=2.5))
     assert "Hello" not in out.getvalue()  # its speaker may still change: it waits on the redrawn lines
     sink.speakers(SpeakersEvent(1, 3.1, ((0, "S2"), (1, "S2"))))
-    sink.status(StatusEvent(wall_s=6.0, audio_s=6.0, processed_s=6.0, lag_s=0.0, diarization_lag_s=2.5))
+    sink.status(StatusEvent(wall_s=6.0, audio_s=6.0, lag_s=0.0, diarization_lag_s=2.5))
     assert "[S2] Hello there." in out.getvalue() and "S1" not in out.getvalue()
     turn = (
         Word(2.0, 2.3, " Yes", 0.9, "S1", 2),

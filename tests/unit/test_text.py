@@ -4,11 +4,11 @@ from wlk_cli.policies.text import (
     cut_collapsed,
     cut_repetition,
     cut_unheard,
-    norm,
     overlap_ngram,
     repair_times,
     repeats_tail,
 )
+from wlk_cli.text import norm
 
 
 def ws(*texts: str, step: float = 0.3) -> list[Word]:

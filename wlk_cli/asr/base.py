@@ -7,6 +7,15 @@ from typing import Protocol
 
 import numpy as np
 
+FRAME_S = 0.02  # one Whisper encoder frame, and the step of its timestamp tokens
+TOKENS_PER_S = 12.0  # more tokens than this per second of audio (plus TOKEN_SLACK) is a runaway decoder
+TOKEN_SLACK = 16
+
+
+def token_budget(seconds: float, per_s: float = TOKENS_PER_S) -> int:
+    """The most tokens a decoding pass over ``seconds`` of audio may produce (both policies)."""
+    return int(per_s * seconds) + TOKEN_SLACK
+
 
 @dataclass(frozen=True)
 class AsrWord:

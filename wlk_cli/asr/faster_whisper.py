@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from wlk_cli.asr.base import AsrResult, AsrSegment, AsrWord
-from wlk_cli.asr.models import config_alignment_heads, resolve_model
+from wlk_cli.asr.base import FRAME_S, AsrResult, AsrSegment, AsrWord, token_budget
+from wlk_cli.asr.models import config_alignment_heads, is_tiny, resolve_model
 from wlk_cli.audio import SAMPLE_RATE
 from wlk_cli.errors import ModelError, UsageError
 
@@ -75,7 +75,7 @@ class FasterWhisperBackend:
         if self.compute_type == "auto":
             self.compute_type = "float16" if self.device == "cuda" else "int8"
         # Small decoders lose more to thread hand-offs than they gain: one thread is faster for tiny.
-        threads = opts.threads or (1 if "tiny" in str(path) or "tiny" in opts.model else 2)
+        threads = opts.threads or (1 if is_tiny(opts.model) else 2)
         self.threads = threads
         from faster_whisper import WhisperModel
 
@@ -206,7 +206,7 @@ class FasterWhisperBackend:
         if prompt.strip():
             tokens = [tok.sot_prev] + tok.encode(" " + prompt.strip())[-(self._fw.max_length // 2 - 1) :]
         tokens += list(tok.sot_sequence)
-        max_new = int(12 * duration) + 16  # a loop that runs away stops here, not at 448 tokens
+        max_new = token_budget(duration)  # a loop that runs away stops here, not at 448 tokens
         result = self._ct2.generate(
             encoded,
             [tokens],
@@ -276,7 +276,7 @@ class FasterWhisperBackend:
         seg_start = 0.0
         for t in ids:
             if t >= tok.timestamp_begin:
-                at = (t - tok.timestamp_begin) * 0.02
+                at = (t - tok.timestamp_begin) * FRAME_S
                 if current:
                     spans.append((seg_start, at, current))
                     current = []

@@ -84,7 +84,13 @@ def _base() -> Path | None:
     return target
 
 
-_OFFLINE = {"tiny.en": _tiny_en, "base": _base}
+OFFLINE_FINDERS = {"tiny.en": _tiny_en, "base": _base}  # the models registry packages carry
+
+
+def is_tiny(model: str) -> bool:
+    """Whether ``model`` (a name or a model directory) is a tiny Whisper: by its name or the
+    directory's own name, never by the folders above it (/home/tinyuser/large-v3 is not tiny)."""
+    return "tiny" in Path(model).name.lower()
 
 
 def is_model_dir(path: Path) -> bool:
@@ -103,8 +109,8 @@ def resolve_model(name: str) -> Path:
         return p
     from faster_whisper.utils import available_models
 
-    if name in _OFFLINE:
-        found = _OFFLINE[name]()
+    if name in OFFLINE_FINDERS:
+        found = OFFLINE_FINDERS[name]()
         if found is not None:
             return found
     if name not in available_models():
@@ -136,4 +142,4 @@ def _download(name: str) -> Path:
 
 def offline_models() -> list[str]:
     """The model names that resolve here without a download."""
-    return [name for name, find in _OFFLINE.items() if find() is not None]
+    return [name for name, find in OFFLINE_FINDERS.items() if find() is not None]

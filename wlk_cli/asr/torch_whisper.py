@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from wlk_cli.asr.base import FRAME_S
 from wlk_cli.asr.ct2_weights import read_ct2_weights
 from wlk_cli.asr.models import config_alignment_heads
 from wlk_cli.errors import ModelError
@@ -175,7 +176,7 @@ class TorchWhisper:
         x = F.gelu(F.conv1d(x, self.conv2.weight, self.conv2.bias, stride=2, padding=1))
         x = x.transpose(1, 2)
         if x.shape[1] > self.enc_positions.shape[0]:
-            raise ModelError(f"audio of {x.shape[1] * 0.02:.1f} s is longer than Whisper's 30 s window")
+            raise ModelError(f"audio of {x.shape[1] * FRAME_S:.1f} s is longer than Whisper's 30 s window")
         x = x + self.enc_positions[: x.shape[1]]
         for layer in self.enc_layers:
             h = layer.self_norm(x)

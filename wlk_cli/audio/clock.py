@@ -152,10 +152,6 @@ class AudioClock:
         return False
 
     @property
-    def ended(self) -> bool:
-        return self._done and self._error is None
-
-    @property
     def exhausted(self) -> bool:
         """Whether the whole file was released (a stop after that interrupts nothing)."""
         return self._exhausted

@@ -87,10 +87,6 @@ class StreamingDiarizer:
         self._pending = 0  # samples since the last pipeline step
 
     @property
-    def received_s(self) -> float:
-        return self._received / SAMPLE_RATE
-
-    @property
     def decided_until(self) -> float:
         """Stream time up to which speakers are decided (diart's output lags by ``latency``)."""
         return max(0.0, (self._received - self._pending) / SAMPLE_RATE - self.opts.latency)

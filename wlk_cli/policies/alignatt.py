@@ -26,8 +26,9 @@ from typing import Any, Protocol
 import torch
 import torch.nn.functional as F
 
+from wlk_cli.asr.base import TOKENS_PER_S
+
 MEDIAN_WIDTH = 7
-FRAME_S = 0.02  # one encoder frame
 
 
 class IncrementalDecoder(Protocol):
@@ -52,8 +53,8 @@ class AlignAttConfig:
     jump_back: int = 50
     """Within a pass, a token attending this far behind the token before it ends the pass there: the
     decoder has begun to say again what it said (kept: the tokens before the jump)."""
-    tokens_per_s: float = 12.0
-    """Token budget per second of audio in the buffer (plus 10): a runaway decoder stops here."""
+    tokens_per_s: float = TOKENS_PER_S
+    """Token budget per second of audio in the buffer (see ``asr.base.token_budget``)."""
     no_speech_threshold: float = 0.6
     logprob_threshold: float = -1.0
     """With a no-speech probability above the threshold, a first pass whose tokens average below this
@@ -124,10 +125,6 @@ class AttentionStats:
         std = (self.s2 / self.n - mean * mean).clamp_min(0.0).sqrt()
         z = (row - mean) / (std + 1e-6)
         return median_filter(z).mean(dim=1)
-
-    def most_attended(self, row: torch.Tensor) -> torch.Tensor:
-        """(beams,) most attended frame of ``row``."""
-        return self.curve(row).argmax(dim=-1)
 
 
 def onset(curve: torch.Tensor, peak: int) -> int:

@@ -17,13 +17,8 @@ from wlk_cli.asr.base import AsrBackend, AsrResult
 from wlk_cli.audio import SAMPLE_RATE
 from wlk_cli.events import Word
 from wlk_cli.policies.base import AudioBuffer, PolicyUpdate
-from wlk_cli.policies.text import (
-    heard,
-    is_sentence_end,
-    norm,
-    overlap_ngram,
-    repeats_tail,
-)
+from wlk_cli.policies.text import heard, overlap_ngram, repeats_tail
+from wlk_cli.text import is_sentence_end, norm
 
 PROMPT_CHARS = 200
 _MAX_BUFFER_S = 25.0  # Whisper sees at most 30 s: past this the buffer is cut whatever happens

@@ -29,16 +29,18 @@ from typing import Any
 
 import numpy as np
 
+from wlk_cli.asr.base import FRAME_S, token_budget
 from wlk_cli.audio import SAMPLE_RATE
 from wlk_cli.config import POLICY_CHUNK_S, Settings
 from wlk_cli.events import Word
-from wlk_cli.policies.alignatt import FRAME_S, AlignAtt, AlignAttConfig, Decoded
+from wlk_cli.policies.alignatt import AlignAtt, AlignAttConfig, Decoded
 from wlk_cli.policies.base import AudioBuffer, PolicyUpdate
-from wlk_cli.policies.text import norm, overlap_ngram
+from wlk_cli.policies.text import overlap_ngram
+from wlk_cli.text import SENTENCE_END, is_sentence_end, norm
 
 WHISPER_MAX_S = 30.0
 _PUNCTUATION = set("\"'.。,，!！?？:：”)]}、;-…")
-_CLOSING = (".", "?", "!", "。", "？", "！", "...", "…")
+_CLOSING = (*SENTENCE_END, "...")  # tokens that may close an utterance on its last frames
 _WORD_TAIL_S = 0.2  # a word whose successor is not known yet ends this long after its last token's onset
 _MAX_WORD_S = 2.0
 _MIN_FINISH_S = 0.2  # shorter leftovers at the end of an utterance are not decoded
@@ -204,7 +206,7 @@ class SimulStreamingPolicy(AudioBuffer):
         context = self._context_tokens(tok, len(sot))
         prompt = ([tok.sot_prev] + context if context else []) + sot + self._tokens
         aligned_from = len(prompt) - len(self._tokens) - len(sot)
-        budget = int(self.config.tokens_per_s * self.buffer_duration) + 10
+        budget = token_budget(self.buffer_duration, self.config.tokens_per_s)
         decoded = self._aligner(tok).run(
             self.decoder.features(enc.features),
             enc.content_frames,
@@ -317,7 +319,7 @@ class SimulStreamingPolicy(AudioBuffer):
             if len(said) >= 2 * n and said[-n:] == said[-2 * n : -n]:
                 return tokens[:-n]
         for i in range(len(tokens) - 1, -1, -1):
-            if self._tok.decode([tokens[i]]).strip().endswith((".", "?", "!", "。", "？", "！")):
+            if is_sentence_end(self._tok.decode([tokens[i]])):
                 return tokens[: i + 1]
         starts = self._starts(tokens, first_is_start=not self._tokens)
         return tokens[: starts[-1]] if starts else tokens

@@ -1,18 +1,12 @@
-"""Word-level text helpers shared by policies: normalisation, n-gram overlap and loop detection."""
+"""Word-level helpers of the policies: n-gram overlap, loop detection, times (shared text rules are
+in ``wlk_cli.text``)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from wlk_cli.events import Word
-
-_NON_WORD = re.compile(r"[^\w']+", re.UNICODE)
-
-
-def norm(text: str) -> str:
-    """Lowercase, punctuation and spaces stripped: two spellings of one word compare equal."""
-    return _NON_WORD.sub("", text.lower())
+from wlk_cli.text import norm
 
 
 def overlap_ngram(tail: Sequence[Word], head: Sequence[Word], max_n: int = 5) -> int:
@@ -28,9 +22,6 @@ MIN_WORD_S = 0.1
 """A spoken word takes at least this long: a repeat squeezed into less audio was not said."""
 WORD_S = 0.02
 """The shortest word time the engine reports (one Whisper frame): no word has zero length."""
-SENTENCE_END = (".", "?", "!", "。", "？", "！", "…")
-
-
 def _has_audio(copy: Sequence[Word], after: float) -> bool:
     """Whether a copy of a repeated phrase has audio of its own: it starts after ``after`` (the end of
     the copy before it) and its words last at least MIN_WORD_S each on average (their own times, not
@@ -143,5 +134,3 @@ def repeats_tail(committed_tail: Sequence[Word], candidate: Sequence[Word], min_
     return 0
 
 
-def is_sentence_end(text: str) -> bool:
-    return text.rstrip().endswith(SENTENCE_END)

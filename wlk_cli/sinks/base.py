@@ -6,6 +6,8 @@ from typing import Protocol
 
 from wlk_cli.events import EndStats, SessionInfo, SpeakersEvent, SpeakerTurn, StatusEvent, TranscriptEvent
 
+LAG_WARN_S = 2.0  # a lag beyond this is shown as a problem (the engine is falling behind)
+
 
 class Sink(Protocol):
     def start(self, session: SessionInfo) -> None: ...

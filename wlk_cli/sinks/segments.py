@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from wlk_cli.events import Word
-from wlk_cli.policies.text import is_sentence_end
+from wlk_cli.text import is_sentence_end
 
 LINE_CHARS = 42
 PAUSE_S = 0.8

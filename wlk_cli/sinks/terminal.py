@@ -15,8 +15,9 @@ from rich.live import Live
 from rich.text import Text
 
 from wlk_cli.events import EndStats, SessionInfo, SpeakersEvent, SpeakerTurn, StatusEvent, TranscriptEvent, Word
-from wlk_cli.policies.text import is_sentence_end
+from wlk_cli.sinks.base import LAG_WARN_S
 from wlk_cli.sinks.bidi import has_rtl, visual_lines
+from wlk_cli.text import is_sentence_end
 
 SPEAKER_STYLES = ("cyan", "magenta", "green", "yellow", "blue", "red")
 
@@ -31,7 +32,7 @@ def _style(w: Word) -> str:
     return "" if w.speaker is None else SPEAKER_STYLES[speaker_index(w.speaker) % len(SPEAKER_STYLES)]
 
 
-def status_text(ev: StatusEvent, speed: float, live: bool = False) -> Text:
+def status_text(ev: StatusEvent, live: bool = False) -> Text:
     """Position (with a bar when the length is known), the pace a file is read at (audio seconds per
     wall second; a live source has no pace of its own to show) and the lag."""
     pos = f"{ev.audio_s:6.1f} s"
@@ -42,7 +43,7 @@ def status_text(ev: StatusEvent, speed: float, live: bool = False) -> Text:
     if not live:
         rate = ev.audio_s / ev.wall_s if ev.wall_s > 0 else 0.0
         pos += f"  read at {rate:.2f}x"
-    lag_style = "bold red" if ev.lag_s > 2.0 else "dim"
+    lag_style = "bold red" if ev.lag_s > LAG_WARN_S else "dim"
     t = Text(pos, style="dim")
     t.append(f"  lag {ev.lag_s:4.1f} s", style=lag_style)
     if ev.diarization_lag_s is not None:  # speakers are decided later than words: say how much later
@@ -70,10 +71,9 @@ class TerminalSink:
     trail), so the names printed are the ones the files end with."""
 
     def __init__(
-        self, console: Console | None = None, speed: float = 1.0, show_status: bool = True, live: bool = False
+        self, console: Console | None = None, show_status: bool = True, live: bool = False
     ) -> None:
         self.console = console or Console(highlight=False)
-        self.speed = speed
         self.live = live
         self.show_status = show_status
         self._waiting: list[list[Word]] = []  # finished lines whose speakers may still change
@@ -143,7 +143,7 @@ class TerminalSink:
         self._line = relabel(self._line)
 
     def status(self, event: StatusEvent) -> None:
-        self._status = status_text(event, self.speed, self.live)
+        self._status = status_text(event, self.live)
         if event.diarization_lag_s is not None:
             self._decided_until = event.audio_s - event.diarization_lag_s
         self._print_decided()
@@ -185,9 +185,8 @@ def summary(stats: EndStats, written: list[Path], no_files: str = "no files writ
 class ProgressSink:
     """A one-line progress display on stderr, for JSONL mode when stderr is a terminal."""
 
-    def __init__(self, console: Console, speed: float, live: bool = False) -> None:
+    def __init__(self, console: Console, live: bool = False) -> None:
         self.console = console
-        self.speed = speed
         self.live = live
         self._live: Live | None = None
 
@@ -206,7 +205,7 @@ class ProgressSink:
 
     def status(self, event: StatusEvent) -> None:
         if self._live is not None:
-            self._live.update(status_text(event, self.speed, self.live), refresh=True)
+            self._live.update(status_text(event, self.live), refresh=True)
 
     def end(self, stats: EndStats) -> None:
         if self._live is not None:

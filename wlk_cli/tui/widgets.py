@@ -12,6 +12,7 @@ from textual.message import Message
 from textual.widgets import Static
 
 from wlk_cli.events import StatusEvent, TranscriptEvent, Word
+from wlk_cli.sinks.base import LAG_WARN_S
 from wlk_cli.sinks.bidi import has_rtl, visual, wrap_runs
 
 SPEAKER_COLORS = ("#4fc1ff", "#f78c6c", "#c3e88d", "#ffcb6b", "#c792ea", "#ff5370", "#89ddff", "#82aaff")
@@ -287,7 +288,7 @@ class StatusBar(Static):
         elif ev is not None and ev.speech is not None:
             second.append("speech" if ev.speech else "silence", style="bold green" if ev.speech else "dim")
         if ev is not None:
-            second.append(f"  lag {ev.lag_s:.1f}s", style="bold red" if ev.lag_s > 2.0 else "")
+            second.append(f"  lag {ev.lag_s:.1f}s", style="bold red" if ev.lag_s > LAG_WARN_S else "")
             if ev.latency_s is not None:
                 second.append(f"  latency {ev.latency_s:.1f}s")
             if ev.diarization_lag_s is not None:

@@ -19,8 +19,8 @@ from textual.widgets import Footer, Static
 from wlk_cli.errors import WlkError
 from wlk_cli.events import EndStats, SessionInfo, SpeakersEvent, SpeakerTurn, StatusEvent, TranscriptEvent
 from wlk_cli.sinks.base import Sink
-from wlk_cli.sinks.tui.messages import SessionEnded, SpeakersUpdate, StatusUpdate, TranscriptUpdate
-from wlk_cli.sinks.tui.widgets import StatusBar, TranscriptView
+from wlk_cli.tui.messages import SessionEnded, SpeakersUpdate, StatusUpdate, TranscriptUpdate
+from wlk_cli.tui.widgets import StatusBar, TranscriptView
 
 HELP = (
     "space  pause / resume capture (the transcript marks the gap)\n"
