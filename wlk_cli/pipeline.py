@@ -44,7 +44,8 @@ def _source_drops(feed: AudioFeed) -> int:
     return int(getattr(feed, "overflows", 0)) + int(getattr(feed, "dropped_blocks", 0))
 
 
-def _cpu_seconds() -> float:
+def cpu_seconds() -> float:
+    """CPU seconds (user + system) this process has used so far."""
     t = os.times()
     return t.user + t.system
 
@@ -230,7 +231,7 @@ class Pipeline:
 
     # -- the loop ------------------------------------------------------------------------------
     def run(self, session: SessionInfo) -> EndStats:
-        cpu0, t0 = _cpu_seconds(), time.monotonic()
+        cpu0, t0 = cpu_seconds(), time.monotonic()
         self.sink.start(session)
         if self.diarization is not None:
             self.diarization.start()
@@ -287,7 +288,7 @@ class Pipeline:
             audio_duration_s=audio_s,
             processing_time_s=proc,
             real_time_factor=proc / audio_s if audio_s else 0.0,
-            cpu_time_s=_cpu_seconds() - cpu0,
+            cpu_time_s=cpu_seconds() - cpu0,
             words=self.words,
             latency_mean_s=mean,
             latency_p50_s=p50,

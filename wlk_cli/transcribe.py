@@ -54,11 +54,6 @@ class FileResult:
     written: list[Path]
 
 
-def _cpu_seconds() -> float:
-    t = os.times()
-    return t.user + t.system
-
-
 class OfflineTranscriber:
     """The model, loaded once, and how to run it on one file."""
 
@@ -134,6 +129,7 @@ def transcribe_file(
     """One file through the model into ``sinks`` and its files; a bad file is a result, not a raise."""
     from wlk_cli.app import file_sink
     from wlk_cli.audio import SAMPLE_RATE
+    from wlk_cli.pipeline import cpu_seconds
     from wlk_cli.sinks.base import SinkFanout
 
     settings = engine.settings
@@ -141,7 +137,7 @@ def transcribe_file(
         audio, late_error = _read(path)
     except InputError as e:
         return FileResult(path, None, e, [])
-    t0, cpu0 = time.monotonic(), _cpu_seconds()
+    t0, cpu0 = time.monotonic(), cpu_seconds()
     files = file_sink(settings, out, out.output_dir or Path(path).resolve().parent, Path(path).stem)
     fan = SinkFanout([*sinks, *([files] if files is not None else [])])
     duration = audio.size / SAMPLE_RATE
@@ -159,7 +155,7 @@ def transcribe_file(
         audio_duration_s=duration,
         processing_time_s=wall,
         real_time_factor=wall / duration if duration else 0.0,
-        cpu_time_s=_cpu_seconds() - cpu0,
+        cpu_time_s=cpu_seconds() - cpu0,
         words=len(words),
         latency_mean_s=None,
         latency_p50_s=None,
