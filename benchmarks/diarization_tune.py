@@ -33,13 +33,22 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from diarization_bench import SHARED, dialogue, read_rttm  # noqa: E402
 
-from wlk_cli.diarization.diarizer import DiarizationOptions, StreamingDiarizer  # noqa: E402
+from wlk_cli.diarization.diarizer import DiarizationModels, DiarizationOptions, StreamingDiarizer  # noqa: E402
 
 STEP = 8000  # samples fed per call, as the worker does
 
 
+_MODELS: list[DiarizationModels] = []
+
+
+def _models() -> DiarizationModels:
+    if not _MODELS:
+        _MODELS.append(DiarizationModels())
+    return _MODELS[0]
+
+
 def diarize(audio: np.ndarray, opts: DiarizationOptions, hook: Callable[[StreamingDiarizer], None]) -> Annotation:
-    d = StreamingDiarizer(opts)
+    d = StreamingDiarizer(_models(), opts)
     hook(d)
     turns = []
     for k in range(0, audio.size, STEP):

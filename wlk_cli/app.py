@@ -1,7 +1,8 @@
-"""Builds a session from settings and runs it: the glue between the CLI and the pipeline.
+"""The front ends' entry: from settings and an output choice to a running session, on the terminal
+(stream sinks) or in the TUI; Ctrl-C and SIGTERM; the line every run ends with.
 
 ``wlk file`` and ``wlk listen`` share everything here; only the feed (a file's audio clock or a
-microphone) differs.
+microphone) differs. The session itself (one stream on the engine's models) is ``session.py``.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from pathlib import Path
 from typing import IO, Any
 
 from wlk_cli.config import Settings
+from wlk_cli.engine import Engine
 from wlk_cli.errors import UsageError
-from wlk_cli.events import EndStats, SessionInfo
+from wlk_cli.events import EndStats
+from wlk_cli.session import Session
 
 MIN_TUI_SIZE = (40, 10)
 
@@ -37,143 +40,6 @@ class OutputOptions:
         if source == "-" and self.output_dir is None and self.output_name is None:
             return "no files written (stdin: give --output-dir or --output-name to write them)"
         return "no files written (--no-files)"
-
-
-def build_backend(settings: Settings, beams: int | None = None, threads: int | None = None) -> Any:
-    """The ASR backend; ``beams``/``threads`` override the streaming defaults (whole files)."""
-    from wlk_cli.asr.faster_whisper import BackendOptions, FasterWhisperBackend
-
-    return FasterWhisperBackend(
-        BackendOptions(
-            model=settings.model,
-            language=settings.language,
-            task=settings.task,
-            device=settings.device,
-            compute_type=settings.compute_type,
-            beam_size=beams or settings.beams,
-            threads=threads if threads is not None else settings.threads,
-        )
-    )
-
-
-def build_policy(settings: Settings, asr: Any) -> Any:
-    if settings.policy == "simulstreaming":
-        from wlk_cli.policies.simulstreaming import SimulStreamingOptions, SimulStreamingPolicy
-
-        return SimulStreamingPolicy(asr, SimulStreamingOptions.from_settings(settings))
-    from wlk_cli.policies.local_agreement import LocalAgreementOptions, LocalAgreementPolicy
-
-    return LocalAgreementPolicy(
-        asr,
-        LocalAgreementOptions(
-            min_chunk_size=settings.chunk_s,
-            buffer_trimming=settings.buffer_trimming,
-            buffer_trimming_sec=settings.buffer_trimming_sec,
-            confidence_validation=settings.confidence_validation,
-            confidence_threshold=settings.confidence_threshold,
-        ),
-    )
-
-
-def build_diarization(settings: Settings, ring: Any) -> tuple[Any, Any]:
-    """(DiarizationWorker, SpeakerAttribution), or (None, None) when diarization is off."""
-    if not settings.diarization:
-        return None, None
-    from wlk_cli.diarization.attribution import SpeakerAttribution
-    from wlk_cli.diarization.diarizer import DiarizationOptions, StreamingDiarizer
-    from wlk_cli.diarization.worker import DiarizationWorker
-
-    diarizer = StreamingDiarizer(DiarizationOptions.from_settings(settings))
-    return DiarizationWorker(ring, diarizer), SpeakerAttribution(settings.speaker_names)
-
-
-def build_vad(settings: Settings) -> Any:
-    if not settings.vad:
-        return None
-    from wlk_cli.audio import SAMPLE_RATE
-    from wlk_cli.vad import SileroVAD, VoiceActivityController
-
-    return VoiceActivityController(
-        SileroVAD(),
-        threshold=settings.vad_threshold,
-        min_silence_ms=settings.min_silence_ms,
-        step_samples=int(settings.vac_chunk_size * SAMPLE_RATE),
-    )
-
-
-class Session:
-    """One stream: a feed, the engine, the files; and the controls a UI needs (thread-safe)."""
-
-    def __init__(
-        self,
-        settings: Settings,
-        feed: Any,
-        source_label: str,
-        file_sink: Any | None,
-        total_s: float | None = None,
-        extra_sinks: list[Any] | None = None,
-    ) -> None:
-        self.settings = settings
-        self.feed = feed
-        self.source_label = source_label
-        self.model = settings.model
-        self.policy = settings.policy
-        self.file_sink = file_sink
-        self.total_s = total_s
-        self.extra_sinks = extra_sinks or []
-        self.asr = build_backend(settings)
-        self._policy = build_policy(settings, self.asr)
-        self._vad = build_vad(settings)
-        self._diarization, self._attribution = build_diarization(settings, feed.ring)
-        self.interrupted = False
-
-    def run(self, sinks: list[Any]) -> EndStats:
-        from wlk_cli.pipeline import Pipeline
-        from wlk_cli.sinks.base import SinkFanout
-
-        all_sinks = [*sinks, *self.extra_sinks, *([self.file_sink] if self.file_sink is not None else [])]
-        pipeline = Pipeline(
-            self.feed,
-            self._policy,
-            SinkFanout(all_sinks),
-            self._vad,
-            language=lambda: self.asr.language,
-            total_s=self.total_s,
-            diarization=self._diarization,
-            attribution=self._attribution,
-            stopped_early=lambda: self.interrupted,
-        )
-        info = SessionInfo(
-            source=self.source_label,
-            settings={
-                **self.settings.as_dict(),
-                "device": self.asr.device,
-                "compute_type": self.asr.compute_type,
-                "duration_s": self.total_s,
-            },
-        )
-        if hasattr(self.feed, "start"):
-            self.feed.start()
-        return pipeline.run(info)
-
-    def pause(self, paused: bool) -> None:
-        self.feed.pause(paused)
-
-    def save(self) -> list[Path]:
-        return list(self.file_sink.write()) if self.file_sink is not None else []
-
-    def written(self) -> list[Path]:
-        """The files this session has written so far."""
-        return [p for p in self.file_sink.paths.values() if p.exists()] if self.file_sink is not None else []
-
-    def stop(self, interrupted: bool | None = None) -> None:
-        """End the stream; what was heard is finished and written. ``interrupted``: True for Ctrl-C and
-        SIGTERM; None (q) counts as an interruption when a file's audio was not all released yet (a live
-        source has no end of its own: stopping it is how it ends)."""
-        if interrupted is None:
-            interrupted = hasattr(self.feed, "exhausted") and not self.feed.exhausted
-        self.interrupted = self.interrupted or interrupted
-        self.feed.stop()
 
 
 def _extra_sinks(out: OutputOptions) -> list[Any]:
@@ -308,8 +174,30 @@ def _run_session(session: Session, mode: str, stdout: IO[str]) -> EndStats:
             raise KeyboardInterrupt
         return app.stats
     _on_sigterm(_raise_interrupt)
-    live = not hasattr(session.feed, "exhausted")  # a microphone, not a file's clock
+    live = session.feed.live  # a microphone, not a file's clock
     return session.run(_stream_sinks(mode, stdout, live))
+
+
+def start_engine(settings: Settings) -> Engine:
+    """The engine of a one-stream process (its models loaded now), with PyTorch's thread count set
+    once for the process: simulstreaming's decoder runs on PyTorch, and threads started later take the
+    count over (the diarization thread sets its own, which stays its own)."""
+    engine = Engine(settings)
+    engine.prepare(settings)
+    if settings.policy == "simulstreaming" or settings.diarization:
+        import torch
+
+        torch.set_num_threads(engine.threads)
+    return engine
+
+
+def select_source(device: Any) -> None:
+    """Point PortAudio's pulse device at a sound-server source (a monitor): the one way to choose it,
+    through the environment, so it is done once per process, before the stream opens."""
+    import os
+
+    if device.pulse_source:
+        os.environ["PULSE_SOURCE"] = device.pulse_source
 
 
 def run_file(
@@ -340,8 +228,9 @@ def run_file(
     if decoder.note:
         print(f"wlk: note: {decoder.note}", file=sys.stderr, flush=True)
     files = file_sink(settings, out, out_dir, stem)
+    engine = start_engine(settings)
     clock = AudioClock(decoder.blocks(), RingBuffer(SAMPLE_RATE * 120), settings.chunk_ms, settings.speed)
-    session = Session(settings, clock, decoder.name, files, decoder.duration_s, _extra_sinks(out))
+    session = Session(engine, settings, clock, decoder.name, files, decoder.duration_s, _extra_sinks(out))
     return run_session(session, mode, stdout, out.no_files_note(source))
 
 
@@ -366,8 +255,10 @@ def run_listen(
     stem = time.strftime("wlk-%Y%m%d-%H%M%S")
     files = file_sink(settings, out, out.output_dir or Path.cwd(), stem)
     dev = pick_input(device, system)
+    engine = start_engine(settings)  # the models load, then capture starts
     feed = MicrophoneFeed(dev, RingBuffer(SAMPLE_RATE * 120), block_ms=settings.chunk_ms)
-    session = Session(settings, feed, dev.label, files, None, _extra_sinks(out))  # model loads, then capture
+    session = Session(engine, settings, feed, dev.label, files, None, _extra_sinks(out))
+    select_source(dev)
     feed.open()
     try:
         return run_session(session, mode, stdout, out.no_files_note("listen"))

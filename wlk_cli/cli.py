@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
 from wlk_cli import __version__
+from wlk_cli.config import FIELD_TYPES, GROUPS, OPTS, Opt
 from wlk_cli.errors import WlkError
 from wlk_cli.help import GroupedCommand
 
@@ -22,58 +26,70 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 80},
 )
 
-ASR, STREAM, OUT, IN, VADP = "Model", "Policy", "Output", "Input", "VAD"
+OUT, IN = GROUPS["output"], GROUPS["input"]
 
 
 def _opt(help: str, panel: str | None = None, *names: str) -> Any:
     return typer.Option(*names, help=help, rich_help_panel=panel)
 
 
-# Engine options shared by `file` and `listen`: names match the preset keys.
+def _flags(name: str, o: Opt) -> tuple[str, ...]:
+    if o.flags:
+        return o.flags
+    flag = "--" + name.replace("_", "-")
+    return (f"{flag}/--no-{flag[2:]}",) if FIELD_TYPES[name] is bool else (flag,)
+
+
+def _setting_params(names: list[str], taken: set[str]) -> list[inspect.Parameter]:
+    """One keyword parameter per setting, its flag and help from the setting's declaration (config.py);
+    flags in ``taken`` belong to the command itself (listen's --device is the input device)."""
+    params = []
+    for name in names:
+        o = OPTS[name]
+        flags = tuple(f for f in _flags(name, o) if f.split("/")[0] not in taken)
+        kind = FIELD_TYPES[name]
+        text = o.help + (f" [default: {o.default_text}]" if o.default_text else "")
+        annotation = Annotated[  # type: ignore[valid-type]
+            Optional[str if kind is list else kind], typer.Option(*flags, help=text, rich_help_panel=GROUPS[o.group])
+        ]
+        params.append(
+            inspect.Parameter(o.param or name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation)
+        )
+    return params
+
+
+def with_settings(*, offline: bool = False, skip: tuple[str, ...] = ()) -> Callable[[Callable[..., None]], Any]:
+    """Give a command a flag for every setting it uses (all streaming ones, or the offline ones); the
+    command gets those given as ``overrides`` (setting name -> value), the rest of its parameters as usual."""
+
+    def wrap(command: Callable[..., None]) -> Any:
+        own = [p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "overrides"]
+        taken = {f for p in own for f in _param_flags(p)}
+        names = [n for n, o in OPTS.items() if n not in skip and (o.offline or not offline)]
+        generated = _setting_params(names, taken)
+        by_param = {p.name: n for p, n in zip(generated, names)}
+
+        @functools.wraps(command)
+        def run_command(**kwargs: Any) -> None:
+            overrides = {by_param[k]: kwargs.pop(k) for k in list(kwargs) if k in by_param}
+            command(**kwargs, overrides=overrides)
+
+        params = [*own, *generated]
+        run_command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        run_command.__annotations__ = {p.name: p.annotation for p in params}
+        return run_command
+
+    return wrap
+
+
+def _param_flags(p: inspect.Parameter) -> list[str]:
+    """The flags of a command's own parameter: those it names, else typer's --the-name."""
+    meta = getattr(p.annotation, "__metadata__", ())
+    named = [d.split("/")[0] for m in meta for d in (getattr(m, "param_decls", None) or ())]
+    return named or ["--" + p.name.replace("_", "-")]
+
+
 Preset = Annotated[Optional[str], _opt("Preset name (see `wlk presets`) or a TOML file.")]
-Model = Annotated[Optional[str], _opt("Model name (tiny.en, base, small, large-v3, ...) or a directory.", ASR)]
-Language = Annotated[Optional[str], _opt("Language code, or auto.", ASR)]
-Task = Annotated[Optional[str], _opt("transcribe or translate.", ASR)]
-Device = Annotated[Optional[str], _opt("Compute device: auto, cpu or cuda.", ASR, "--device", "--compute-device")]
-# listen's --device is the input device, so there the compute device is only --compute-device
-ListenDevice = Annotated[Optional[str], _opt("Compute device: auto, cpu or cuda.", ASR, "--compute-device")]
-ComputeType = Annotated[Optional[str], _opt("CTranslate2 compute type.", ASR)]
-BeamSize = Annotated[
-    Optional[int],
-    _opt("Beam size (1 = greedy). [default: 1; 2 for simulstreaming with tiny models]", ASR, "--beam-size", "--beams"),
-]
-Policy = Annotated[Optional[str], _opt("local-agreement or simulstreaming (AlignAtt).", STREAM)]
-SIM = "Policy: simulstreaming"
-FrameThreshold = Annotated[Optional[int], _opt("Hold tokens attending this many 20 ms frames from the end.", SIM)]
-AudioMaxLen = Annotated[Optional[float], _opt("Seconds of audio the buffer holds.", SIM)]
-AudioMinLen = Annotated[Optional[float], _opt("Seconds of audio before the first pass.", SIM)]
-InitPrompt = Annotated[Optional[str], _opt("Text that starts the context (trimmed like the rest).", SIM)]
-StaticPrompt = Annotated[Optional[str], _opt("Text that always prompts the decoder, never trimmed.", SIM)]
-MaxContext = Annotated[Optional[int], _opt("Tokens of earlier text in the prompt.", SIM)]
-NeverFire = Annotated[
-    Optional[bool],
-    _opt("Decode each pass's last word again with more audio before keeping it.", SIM, "--never-fire/--fire"),
-]
-Threads = Annotated[Optional[int], _opt("CPU threads for the model (0 = auto).", ASR)]
-MinChunk = Annotated[
-    Optional[float],
-    _opt(
-        "Seconds of new audio between iterations. "
-        "[default: 0.6 local-agreement; simulstreaming 0.1 with tiny models, 0.2 larger]",
-        STREAM,
-    ),
-]
-Trimming = Annotated[Optional[str], _opt("segment or sentence.", STREAM)]
-TrimmingSec = Annotated[Optional[float], _opt("Trim the buffer past this many seconds.", STREAM)]
-ConfVal = Annotated[
-    Optional[bool],
-    _opt("Commit very confident words at once.", STREAM, "--confidence-validation/--no-confidence-validation"),
-]
-Vad = Annotated[Optional[bool], _opt("Silero VAD: skip silence, end utterances on pauses.", VADP, "--vad/--no-vad")]
-VacChunk = Annotated[Optional[float], _opt("Seconds of audio per VAD step.", VADP)]
-MinSilence = Annotated[Optional[int], _opt("A pause this long (ms) ends an utterance.", VADP)]
-ChunkMs = Annotated[Optional[int], _opt("Audio chunk size in ms.", IN)]
-Formats = Annotated[Optional[str], _opt("Files to write: any of srt,vtt,json,txt,rttm (rttm with speakers).", OUT)]
 OutputDir = Annotated[
     Optional[Path], _opt("Directory for the files (made if missing). [default: beside the input]", OUT)
 ]
@@ -82,24 +98,10 @@ NoFiles = Annotated[bool, _opt("Write no files.", OUT, "--no-files")]
 JsonlPath = Annotated[
     Optional[Path], _opt("Also write the JSON-lines stream to this file. [default: none]", OUT, "--jsonl")
 ]
+StdoutFormat = Annotated[
+    str, _opt("stdout: auto (text on a terminal, else JSON lines), jsonl or text.", OUT, "--format")
+]
 Debug = Annotated[bool, _opt("Show tracebacks.", None, "--debug")]
-DIA = "Speakers"
-Diarization = Annotated[
-    Optional[bool], _opt("Label words with speakers (diart).", DIA, "--diarization/--no-diarization")
-]
-DiaLatency = Annotated[Optional[float], _opt("Seconds before a speaker is decided, 0.5 to 5.", DIA)]
-TauActive = Annotated[Optional[float], _opt("Speaker activity threshold.", DIA)]
-RhoUpdate = Annotated[Optional[float], _opt("Speech share needed to update a speaker.", DIA)]
-DeltaNew = Annotated[Optional[float], _opt("Distance that makes a new speaker.", DIA)]
-MaxSpeakers = Annotated[Optional[int], _opt("At most this many speakers.", DIA)]
-NumSpeakers = Annotated[Optional[int], _opt("The number of speakers, when you know it. [default: unknown]", DIA)]
-SegModel = Annotated[
-    Optional[str], _opt("Segmentation checkpoint path or hub name. [default: segmentation-3.0, bundled]", DIA)
-]
-EmbModel = Annotated[
-    Optional[str], _opt("Speaker-embedding checkpoint path or hub name. [default: CAM++, bundled]", DIA)
-]
-SpeakerNames = Annotated[Optional[str], _opt("Names for S1,S2,... in order of appearance, comma-separated.", DIA)]
 
 
 def _fail(e: WlkError, debug: bool, preset: str | None = None, model: str | None = None) -> None:
@@ -122,15 +124,12 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-def _settings(preset: str | None, params: dict[str, Any]) -> Any:
-    """Settings from a preset and a command's parameters: those named like a setting override it."""
-    from dataclasses import fields
+def _settings(preset: str | None, overrides: dict[str, Any]) -> Any:
+    """The run's settings; and the process-wide set-up every command that reads audio needs, done here once."""
+    from wlk_cli.audio.decode import quiet_ffmpeg
+    from wlk_cli.config import build_settings
 
-    from wlk_cli.config import Settings, build_settings
-
-    names = {f.name for f in fields(Settings)} - {"device"}  # listen's --device is the input device
-    overrides = {k: v for k, v in params.items() if k in names}
-    overrides["device"] = params.get("compute_device")
+    quiet_ffmpeg()
     return build_settings(preset, overrides)
 
 
@@ -156,56 +155,22 @@ cat call.m4a | wlk file - --tui --diarization --output-dir subs/
 
 
 @app.command("file", cls=GroupedCommand, epilog=FILE_EXAMPLES)
+@with_settings()
 def file_cmd(
     path: Annotated[str, typer.Argument(help="Audio or video file, or - for stdin.", show_default=False)],
     preset: Preset = None,
-    model: Model = None,
-    language: Language = None,
-    task: Task = None,
-    compute_device: Device = None,
-    compute_type: ComputeType = None,
-    beam_size: BeamSize = None,
-    threads: Threads = None,
-    policy: Policy = None,
-    frame_threshold: FrameThreshold = None,
-    audio_max_len: AudioMaxLen = None,
-    audio_min_len: AudioMinLen = None,
-    init_prompt: InitPrompt = None,
-    static_init_prompt: StaticPrompt = None,
-    max_context_tokens: MaxContext = None,
-    never_fire: NeverFire = None,
-    min_chunk_size: MinChunk = None,
-    buffer_trimming: Trimming = None,
-    buffer_trimming_sec: TrimmingSec = None,
-    confidence_validation: ConfVal = None,
-    vad: Vad = None,
-    vac_chunk_size: VacChunk = None,
-    min_silence_ms: MinSilence = None,
-    speed: Annotated[Optional[float], _opt("Feed at this multiple of real time; 0 = as fast as possible.", IN)] = None,
-    chunk_ms: ChunkMs = None,
     raw_format: Annotated[Optional[str], _opt("Read headerless PCM (s16le, f32le, ...).", IN)] = None,
     raw_rate: Annotated[int, _opt("Sample rate of raw PCM.", IN)] = 16000,
     raw_channels: Annotated[int, _opt("Channels of raw PCM.", IN)] = 1,
-    format: Annotated[
-        str, _opt("stdout: auto (text on a terminal, else JSON lines), jsonl or text.", OUT, "--format")
-    ] = "auto",
+    format: StdoutFormat = "auto",
     tui: Annotated[bool, _opt("Show the file in the TUI.", OUT, "--tui")] = False,
-    diarization: Diarization = None,
-    diarization_latency: DiaLatency = None,
-    tau_active: TauActive = None,
-    rho_update: RhoUpdate = None,
-    delta_new: DeltaNew = None,
-    max_speakers: MaxSpeakers = None,
-    num_speakers: NumSpeakers = None,
-    segmentation_model: SegModel = None,
-    embedding_model: EmbModel = None,
-    speaker_names: SpeakerNames = None,
-    formats: Formats = None,
     output_dir: OutputDir = None,
     output_name: OutputName = None,
     no_files: NoFiles = False,
     jsonl: JsonlPath = None,
     debug: Debug = False,
+    *,
+    overrides: dict[str, Any],
 ) -> None:
     """Transcribe a file (or stdin) fed as if it were live."""
     from wlk_cli.app import OutputOptions, run_file
@@ -214,7 +179,7 @@ def file_cmd(
     try:
         if format not in ("auto", "jsonl", "text"):
             raise UsageError(f"format: {format!r} is not one of auto, jsonl, text")
-        settings = _settings(preset, locals())
+        settings = _settings(preset, overrides)
         raw = None
         if raw_format is not None:
             from wlk_cli.audio.decode import RawSpec
@@ -226,15 +191,14 @@ def file_cmd(
         )
         stats = run_file(path, settings, out, raw=raw)
     except WlkError as e:
-        _fail(e, debug, preset, model)
+        _fail(e, debug, preset, overrides.get("model"))
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     _finish(stats)
 
 
-OfflineBeams = Annotated[Optional[int], _opt("Beam size (1 = greedy). [default: 5]", ASR, "--beam-size", "--beams")]
 BatchSize = Annotated[
-    int, _opt("Segments decoded together (0 = auto: 8 on CUDA, 1 on a CPU). [default: 0]", ASR, "--batch-size")
+    int, _opt("Segments decoded together (0 = auto: 8 on CUDA, 1 on a CPU).", GROUPS["asr"], "--batch-size")
 ]
 
 
@@ -246,34 +210,17 @@ wlk transcribe meeting.m4a --diarization --formats srt,rttm
 
 
 @app.command("transcribe", cls=GroupedCommand, epilog=TRANSCRIBE_EXAMPLES)
+@with_settings(offline=True)
 def transcribe_cmd(
     paths: Annotated[list[str], typer.Argument(help="Audio or video files.", show_default=False)],
     preset: Preset = None,
-    model: Model = None,
-    language: Language = None,
-    task: Task = None,
-    compute_device: Device = None,
-    compute_type: ComputeType = None,
-    beam_size: OfflineBeams = None,
-    threads: Threads = None,
     batch_size: BatchSize = 0,
-    vad: Vad = None,
-    diarization: Diarization = None,
-    tau_active: TauActive = None,
-    rho_update: RhoUpdate = None,
-    delta_new: DeltaNew = None,
-    max_speakers: MaxSpeakers = None,
-    num_speakers: NumSpeakers = None,
-    segmentation_model: SegModel = None,
-    embedding_model: EmbModel = None,
-    speaker_names: SpeakerNames = None,
-    formats: Formats = None,
     output_dir: OutputDir = None,
     no_files: NoFiles = False,
-    format: Annotated[
-        str, _opt("stdout: auto (text on a terminal, else JSON lines), jsonl or text.", OUT, "--format")
-    ] = "auto",
+    format: StdoutFormat = "auto",
     debug: Debug = False,
+    *,
+    overrides: dict[str, Any],
 ) -> None:
     """The best transcript of recorded files, not streamed: beam 5, VAD, word times, speakers if asked."""
     from wlk_cli.app import OutputOptions
@@ -287,11 +234,11 @@ def transcribe_cmd(
             raise UsageError(f"batch_size: {batch_size} is out of range (0 to 256)")
         if "-" in paths:
             raise UsageError("transcribe reads files; for stdin use `wlk file -`")
-        settings = _settings(preset, locals())
+        settings = _settings(preset, overrides)
         out = OutputOptions(mode=format, write_files=not no_files, output_dir=output_dir)
         results = run_transcribe(paths, settings, out, TranscribeOptions(batch_size=batch_size))
     except WlkError as e:
-        _fail(e, debug, preset, model)
+        _fail(e, debug, preset, overrides.get("model"))
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     failed = [r.error for r in results if r.error is not None]
@@ -307,50 +254,19 @@ wlk listen --no-tui | jq -c 'select(.type=="transcript")'
 
 
 @app.command("listen", cls=GroupedCommand, epilog=LISTEN_EXAMPLES)
+@with_settings(skip=("speed",))  # a live source has its own pace
 def listen_cmd(
     device: Annotated[Optional[str], _opt("Input device: index or part of its name (see `wlk devices`).", IN)] = None,
     system: Annotated[bool, _opt("Capture system audio (the monitor of the default output).", IN, "--system")] = False,
     preset: Preset = None,
-    model: Model = None,
-    language: Language = None,
-    task: Task = None,
-    compute_device: ListenDevice = None,
-    compute_type: ComputeType = None,
-    beam_size: BeamSize = None,
-    threads: Threads = None,
-    policy: Policy = None,
-    frame_threshold: FrameThreshold = None,
-    audio_max_len: AudioMaxLen = None,
-    audio_min_len: AudioMinLen = None,
-    init_prompt: InitPrompt = None,
-    static_init_prompt: StaticPrompt = None,
-    max_context_tokens: MaxContext = None,
-    never_fire: NeverFire = None,
-    min_chunk_size: MinChunk = None,
-    buffer_trimming: Trimming = None,
-    buffer_trimming_sec: TrimmingSec = None,
-    confidence_validation: ConfVal = None,
-    vad: Vad = None,
-    vac_chunk_size: VacChunk = None,
-    min_silence_ms: MinSilence = None,
-    chunk_ms: ChunkMs = None,
     no_tui: Annotated[bool, _opt("JSON lines on stdout instead of the TUI.", OUT, "--no-tui")] = False,
-    diarization: Diarization = None,
-    diarization_latency: DiaLatency = None,
-    tau_active: TauActive = None,
-    rho_update: RhoUpdate = None,
-    delta_new: DeltaNew = None,
-    max_speakers: MaxSpeakers = None,
-    num_speakers: NumSpeakers = None,
-    segmentation_model: SegModel = None,
-    embedding_model: EmbModel = None,
-    speaker_names: SpeakerNames = None,
-    formats: Formats = None,
     output_dir: OutputDir = None,
     output_name: OutputName = None,
     no_files: NoFiles = False,
     jsonl: JsonlPath = None,
     debug: Debug = False,
+    *,
+    overrides: dict[str, Any],
 ) -> None:
     """Transcribe a microphone or system audio live, in the TUI (or as JSON lines when piped)."""
     from wlk_cli.app import OutputOptions, run_listen
@@ -359,7 +275,7 @@ def listen_cmd(
     if not debug:
         quiet_native_stderr()
     try:
-        settings = _settings(preset, locals())
+        settings = _settings(preset, overrides)
         out = OutputOptions(
             mode="jsonl" if no_tui else "auto",
             write_files=not no_files,
@@ -369,7 +285,7 @@ def listen_cmd(
         )
         stats = run_listen(settings, out, device=device, system=system)
     except WlkError as e:
-        _fail(e, debug, preset, model)
+        _fail(e, debug, preset, overrides.get("model"))
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     _finish(stats)

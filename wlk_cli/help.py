@@ -7,21 +7,21 @@ keeps its own ``[default: ...]``.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import typer.core
 from typer import _click as click  # typer 0.29 carries its own click: its types, not the click package's
 
+from wlk_cli.config import GROUPS, OPTS
+from wlk_cli.config import default_of as setting_default
+
 GENERAL = "Options"
-ORDER = ("Input", "Model", "Policy", "Policy: simulstreaming", "VAD", "Speakers", "Output", GENERAL)
+ORDER = (*GROUPS.values(), GENERAL)
 
 
 def _setting_defaults() -> dict[str, Any]:
-    from wlk_cli.config import Settings
-
-    s = Settings()
-    return {f.name: getattr(s, f.name) for f in dataclasses.fields(Settings)}
+    """The default of every setting, by the name of the command parameter that sets it."""
+    return {o.param or name: setting_default(name) for name, o in OPTS.items()}
 
 
 def _shown(value: Any) -> str:
@@ -37,8 +37,6 @@ def _shown(value: Any) -> str:
 def default_of(param: click.Parameter, settings: dict[str, Any]) -> str | None:
     """What a run uses when the option is not given."""
     name = param.name or ""
-    if name == "compute_device":
-        name = "device"
     if name in settings:
         return _shown(settings[name])
     if param.default is None:

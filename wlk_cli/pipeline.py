@@ -1,7 +1,10 @@
-"""The one loop: audio clock -> ring buffer -> VAD -> streaming policy -> sinks.
+"""The one loop: audio feed -> ring buffer -> speech gate (VAD) -> streaming policy -> emitter -> sinks.
 
 The same loop serves a file fed as if live, a file fed as fast as possible, and a microphone: only
-the clock that releases audio into the ring buffer differs.
+the feed that releases audio into the ring buffer differs. Its parts, each with one concern:
+:class:`SpeechGate` (which audio reaches the policy, and where utterances end), :class:`Emitter`
+(word ids, the tentative tail, events in order, speakers), :class:`StreamMetrics` (latency, lag,
+drops, the end statistics).
 """
 
 from __future__ import annotations
@@ -27,21 +30,40 @@ STATUS_EVERY_S = 0.25
 
 
 class AudioFeed(Protocol):
-    """What the pipeline needs from a clock: wait for audio, and when it was released."""
+    """Everything the pipeline (and a session) reads of a feed: a file's clock or a microphone."""
 
     ring: RingBuffer
+    live: bool
+    """True for a microphone (no end of its own), False for a file."""
 
-    def wait_beyond(self, pos: int, timeout: float = 0.5) -> bool: ...
+    def start(self) -> None: ...
+
+    def wait_beyond(self, pos: int, timeout: float = 0.5) -> bool:
+        """True once audio past ``pos`` is in the ring (or ``timeout`` passed); False at the end."""
+        ...
 
     def wall_now(self) -> float: ...
 
-    def release_wall(self, pos: int) -> float | None: ...
+    def release_wall(self, pos: int) -> float | None:
+        """When the audio at ``pos`` was released (as a microphone would have delivered it)."""
+        ...
+
+    def pause(self, paused: bool) -> None: ...
 
     def stop(self) -> None: ...
 
+    @property
+    def exhausted(self) -> bool:
+        """Whether all of the source was released (never, for a live feed)."""
+        ...
 
-def _source_drops(feed: AudioFeed) -> int:
-    return int(getattr(feed, "overflows", 0)) + int(getattr(feed, "dropped_blocks", 0))
+    @property
+    def level_db(self) -> float | None: ...
+
+    @property
+    def dropped_frames(self) -> int:
+        """Blocks lost before the ring (a sound system's overflows)."""
+        ...
 
 
 def cpu_seconds() -> float:
@@ -50,20 +72,172 @@ def cpu_seconds() -> float:
     return t.user + t.system
 
 
-@dataclass
-class _Latency:
-    values: list[float] = field(default_factory=list)
+# -- the speech gate -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Feed:
+    """Give the policy the ring's samples ``start``..``end``."""
 
-    def add(self, v: float) -> None:
-        self.values.append(v)
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class UtteranceStart:
+    pos: int
+    fresh_context: bool
+    """After a long silence: the policy's prompt no longer helps."""
+
+
+@dataclass(frozen=True)
+class UtteranceEnd:
+    pos: int
+
+
+GateStep = Feed | UtteranceStart | UtteranceEnd
+
+
+class SpeechGate:
+    """Which audio reaches the policy. With a VAD: each utterance, from the VAD's start to its end
+    (a pause); without one: all of it, as one utterance until the stream ends."""
+
+    def __init__(self, vad: VoiceActivityController | None) -> None:
+        self.vad = vad
+        self.in_speech = vad is None
+        self.speech_start = 0  # where the current utterance starts (samples)
+        self._fed = 0  # the policy has everything before this
+        self._last_end = 0
+
+    def consume(self, audio: np.ndarray, end: int) -> list[GateStep]:
+        """The steps for ``audio``, the ring's samples up to ``end``."""
+        if self.vad is None:
+            self._fed = end
+            return [Feed(end - audio.size, end)]
+        steps: list[GateStep] = []
+        for ev in self.vad.process(audio):
+            if ev.kind == "start":
+                fresh = ev.pos - self._last_end > RESET_CONTEXT_AFTER_S * SAMPLE_RATE
+                steps.append(UtteranceStart(ev.pos, fresh))
+                self.in_speech = True
+                self._fed = self.speech_start = ev.pos
+            else:
+                steps.append(Feed(self._fed, ev.pos))
+                self._fed = max(self._fed, ev.pos)
+                self._last_end = ev.pos
+                self.in_speech = False
+                steps.append(UtteranceEnd(ev.pos))
+        if self.in_speech:
+            steps.append(Feed(self._fed, self.vad.position))
+            self._fed = max(self._fed, self.vad.position)
+        return steps
+
+    def flush(self) -> list[GateStep]:
+        """End of stream: the audio of an open utterance (the caller then finishes the policy)."""
+        if self.vad is None:
+            return []
+        steps: list[GateStep] = [Feed(self._fed, ev.pos) for ev in self.vad.flush()]
+        self.in_speech = False
+        return steps
+
+
+# -- metrics -------------------------------------------------------------------------------------
+@dataclass
+class StreamMetrics:
+    """What one stream measures of itself: confirmation latency, lag, drops, time spent in the policy."""
+
+    latencies: list[float] = field(default_factory=list)
+    max_lag: float = 0.0
+    dropped_samples: int = 0
+    busy_s: float = 0.0
+    words: int = 0
+
+    def confirmed(self, latency: float) -> None:
+        self.latencies.append(latency)
+        self.words += 1
+
+    @property
+    def last_latency(self) -> float | None:
+        return self.latencies[-1] if self.latencies else None
+
+    @property
+    def first_latency(self) -> float | None:
+        return self.latencies[0] if self.latencies else None
+
+    def lag(self, lag: float) -> float:
+        self.max_lag = max(self.max_lag, lag)
+        return lag
 
     def summary(self) -> tuple[float | None, float | None, float | None]:
-        if not self.values:
+        """Mean, median and 90th percentile of the confirmation latency."""
+        if not self.latencies:
             return None, None, None
-        a = np.asarray(self.values)
+        a = np.asarray(self.latencies)
         return float(a.mean()), float(np.percentile(a, 50)), float(np.percentile(a, 90))
 
 
+# -- the emitter ---------------------------------------------------------------------------------
+class Emitter:
+    """Turns policy updates into transcript events: word ids in order, times repaired, the latency of
+    each confirmed word, the tentative tail sent only when it changed; and speakers as they are decided."""
+
+    def __init__(
+        self,
+        feed: AudioFeed,
+        sink: Sink,
+        metrics: StreamMetrics,
+        language: Callable[[], str | None],
+        attribution: Any = None,
+    ) -> None:
+        self.feed = feed
+        self.sink = sink
+        self.metrics = metrics
+        self.language = language
+        self.attribution = attribution  # a SpeakerAttribution, or None without diarization
+        self._seq = 0
+        self._next_id = 0
+        self._tentative: tuple[Word, ...] = ()
+        self._confirmed_end = 0.0  # end of the last confirmed word
+
+    def words(self, update: PolicyUpdate, utterance_end: bool = False) -> None:
+        # times in order and never overlapping on every CPU: alignment noise is cut where it is
+        words = repair_times([*update.confirmed, *update.tentative], self._confirmed_end)
+        update = PolicyUpdate(words[: len(update.confirmed)], words[len(update.confirmed) :])
+        if update.confirmed:
+            self._confirmed_end = update.confirmed[-1].end
+        tentative = tuple(update.tentative)
+        if not update.confirmed and tentative == self._tentative:
+            return
+        wall = self.feed.wall_now()
+        confirmed: list[Word] = []
+        for w in update.confirmed:
+            confirmed.append(Word(w.start, w.end, w.text, w.prob, w.speaker, self._next_id))
+            self._next_id += 1
+            released = self.feed.release_wall(int(w.end * SAMPLE_RATE))
+            self.metrics.confirmed(max(0.0, wall - (released if released is not None else w.end)))
+        if self.attribution is not None:
+            confirmed = self.attribution.assign(confirmed)
+        self._tentative = tentative
+        audio_s = self.feed.ring.end / SAMPLE_RATE
+        self.sink.transcript(
+            TranscriptEvent(self._seq, wall, audio_s, tuple(confirmed), tentative, self.language(), utterance_end)
+        )
+        self._seq += 1
+
+    def speakers(self, batches: list[Any], final: bool = False) -> None:
+        """Take decided turns from the diarizer; report words whose speaker changed."""
+        if self.attribution is None:
+            return
+        decided_turns = []
+        for turns, decided in batches:
+            decided_turns += self.attribution.add_turns(turns, decided)
+        if decided_turns:
+            self.sink.turns(decided_turns)
+        updates = self.attribution.finish() if final else self.attribution.revisions()
+        if updates:
+            self.sink.speakers(SpeakersEvent(self._seq, self.feed.wall_now(), tuple(updates)))
+            self._seq += 1
+
+
+# -- the loop ------------------------------------------------------------------------------------
 class Pipeline:
     """Runs one stream to its end (or interruption) and reports it to the sinks."""
 
@@ -84,81 +258,29 @@ class Pipeline:
         self.ring = feed.ring
         self.policy = policy
         self.sink = sink
-        self.vad = vad
+        self.gate = SpeechGate(vad)
         self.language = language
         self.total_s = total_s
         self.diarization = diarization  # a DiarizationWorker, or None
-        self.attribution = attribution  # its SpeakerAttribution
         self._diarization_failed = False
-        self._seq = 0
-        self._next_id = 0
-        self._tentative: tuple[Word, ...] = ()
-        self._confirmed_end = 0.0  # end of the last confirmed word
-        self._latency = _Latency()
-        self._first_latency: float | None = None
-        self._max_lag = 0.0
-        self._dropped = 0
+        self.metrics = StreamMetrics()
+        self.emitter = Emitter(feed, sink, self.metrics, language, attribution)
         self._read_pos = 0
-        self._in_speech = not vad
-        self._fed_pos = 0
-        self._last_speech_end = 0
-        self._speech_start = 0  # where the VAD put the current utterance's start (samples)
         self._last_status = -1.0
-        self._last_latency: float | None = None
-        self._busy_s = 0.0
-        self.words = 0
 
-    # -- emission ------------------------------------------------------------------------------
-    def _emit(self, update: PolicyUpdate, utterance_end: bool = False) -> None:
-        # times in order and never overlapping on every CPU: alignment noise is cut where it is
-        words = repair_times([*update.confirmed, *update.tentative], self._confirmed_end)
-        update = PolicyUpdate(words[: len(update.confirmed)], words[len(update.confirmed) :])
-        if update.confirmed:
-            self._confirmed_end = update.confirmed[-1].end
-        tentative = tuple(update.tentative)
-        if not update.confirmed and tentative == self._tentative:
-            return
-        wall = self.feed.wall_now()
-        confirmed: list[Word] = []
-        for w in update.confirmed:
-            confirmed.append(Word(w.start, w.end, w.text, w.prob, w.speaker, self._next_id))
-            self._next_id += 1
-            released = self.feed.release_wall(int(w.end * SAMPLE_RATE))
-            lat = max(0.0, wall - (released if released is not None else w.end))
-            self._latency.add(lat)
-            self._last_latency = lat
-            if self._first_latency is None:
-                self._first_latency = lat
-        if self.attribution is not None:
-            confirmed = self.attribution.assign(confirmed)
-        self.words += len(confirmed)
-        self._tentative = tentative
-        self.sink.transcript(
-            TranscriptEvent(
-                self._seq,
-                wall,
-                self.ring.end / SAMPLE_RATE,
-                tuple(confirmed),
-                tentative,
-                self.language(),
-                utterance_end,
-            )
-        )
-        self._seq += 1
-
-    def _speakers(self, batches: list[Any], final: bool = False) -> None:
-        """Take decided turns from the diarizer; report words whose speaker changed."""
-        if self.attribution is None:
-            return
-        decided_turns = []
-        for turns, decided in batches:
-            decided_turns += self.attribution.add_turns(turns, decided)
-        if decided_turns:
-            self.sink.turns(decided_turns)
-        updates = self.attribution.finish() if final else self.attribution.revisions()
-        if updates:
-            self.sink.speakers(SpeakersEvent(self._seq, self.feed.wall_now(), tuple(updates)))
-            self._seq += 1
+    # -- parts ---------------------------------------------------------------------------------
+    def _apply(self, steps: list[GateStep]) -> None:
+        for step in steps:
+            if isinstance(step, Feed):
+                if step.end > step.start:
+                    got, audio = self.ring.read(step.start, step.end)
+                    if audio.size:
+                        self.policy.insert_audio(audio, got / SAMPLE_RATE)
+            elif isinstance(step, UtteranceStart):
+                if step.fresh_context:
+                    self.policy.reset_context()
+            else:
+                self.emitter.words(self.policy.finish(), utterance_end=True)
 
     def _poll_diarization(self) -> None:
         if self.diarization is None or self._diarization_failed:
@@ -166,68 +288,37 @@ class Pipeline:
         if self.diarization.error is not None:
             self._diarization_failed = True
             return
-        self._speakers(self.diarization.drain())
+        self.emitter.speakers(self.diarization.drain())
 
     def _measure_lag(self) -> float:
         # in speech: the policy has transcribed up to its last pass, and the silence the VAD skipped
         # before this utterance counts as done (the previous utterance's end is not a backlog)
         processed = (
-            max(self.policy.transcribed_until, self._speech_start / SAMPLE_RATE)
-            if self._in_speech
+            max(self.policy.transcribed_until, self.gate.speech_start / SAMPLE_RATE)
+            if self.gate.in_speech
             else self._read_pos / SAMPLE_RATE
         )
-        lag = max(0.0, self.ring.end / SAMPLE_RATE - max(processed, 0.0))
-        self._max_lag = max(self._max_lag, lag)
-        return lag
+        return self.metrics.lag(max(0.0, self.ring.end / SAMPLE_RATE - max(processed, 0.0)))
 
     def _status(self, force: bool = False) -> None:
         wall = self.feed.wall_now()
         if not force and wall - self._last_status < STATUS_EVERY_S:
             return
         self._last_status = wall
-        lag = self._measure_lag()
         self.sink.status(
             StatusEvent(
                 wall,
                 self.ring.end / SAMPLE_RATE,
-                lag,
+                self._measure_lag(),
                 self.total_s,
-                speech=None if self.vad is None else self._in_speech,
-                level_db=getattr(self.feed, "level_db", None),
-                latency_s=self._last_latency,
-                processing_s=self._busy_s,
-                dropped_frames=_source_drops(self.feed),
+                speech=None if self.gate.vad is None else self.gate.in_speech,
+                level_db=self.feed.level_db,
+                latency_s=self.metrics.last_latency,
+                processing_s=self.metrics.busy_s,
+                dropped_frames=self.feed.dropped_frames,
                 diarization_lag_s=None if self.diarization is None else self.diarization.lag_s,
             )
         )
-
-    # -- audio ---------------------------------------------------------------------------------
-    def _feed_policy(self, start: int, end: int) -> None:
-        if end <= start:
-            return
-        got, audio = self.ring.read(start, end)
-        if audio.size:
-            self.policy.insert_audio(audio, got / SAMPLE_RATE)
-
-    def _consume(self, audio: np.ndarray) -> None:
-        if self.vad is None:
-            self.policy.insert_audio(audio, (self._read_pos - audio.size) / SAMPLE_RATE)
-            return
-        for ev in self.vad.process(audio):
-            if ev.kind == "start":
-                if ev.pos - self._last_speech_end > RESET_CONTEXT_AFTER_S * SAMPLE_RATE:
-                    self.policy.reset_context()
-                self._in_speech = True
-                self._fed_pos = self._speech_start = ev.pos
-            else:
-                self._feed_policy(self._fed_pos, ev.pos)
-                self._fed_pos = max(self._fed_pos, ev.pos)
-                self._last_speech_end = ev.pos
-                self._in_speech = False
-                self._emit(self.policy.finish(), utterance_end=True)
-        if self._in_speech:
-            self._feed_policy(self._fed_pos, self.vad.position)
-            self._fed_pos = max(self._fed_pos, self.vad.position)
 
     # -- the loop ------------------------------------------------------------------------------
     def run(self, session: SessionInfo) -> EndStats:
@@ -241,14 +332,14 @@ class Pipeline:
             while self.feed.wait_beyond(self._read_pos):
                 start, audio = self.ring.read(self._read_pos)
                 if start > self._read_pos:
-                    self._dropped += start - self._read_pos
+                    self.metrics.dropped_samples += start - self._read_pos
                 self._read_pos = start + audio.size
-                self._consume(audio)
-                if self._in_speech and self.policy.ready():
+                self._apply(self.gate.consume(audio, self._read_pos))
+                if self.gate.in_speech and self.policy.ready():
                     t = time.monotonic()
                     update = self.policy.step()
-                    self._busy_s += time.monotonic() - t
-                    self._emit(update)
+                    self.metrics.busy_s += time.monotonic() - t
+                    self.emitter.words(update)
                     self._measure_lag()
                 self._poll_diarization()
                 self._status()
@@ -270,18 +361,16 @@ class Pipeline:
         return stats
 
     def _flush(self) -> None:
-        if self.vad is not None:
-            for ev in self.vad.flush():
-                self._feed_policy(self._fed_pos, ev.pos)
-            self._in_speech = False
-        self._emit(self.policy.finish(), utterance_end=True)
+        self._apply(self.gate.flush())
+        self.emitter.words(self.policy.finish(), utterance_end=True)
         if self.diarization is not None:
-            self._speakers(self.diarization.finish(), final=True)
+            self.emitter.speakers(self.diarization.finish(), final=True)
 
     def _stats(self, cpu0: float, t0: float, interrupted: bool, error: BaseException | None) -> EndStats:
         audio_s = self.ring.end / SAMPLE_RATE
         proc = time.monotonic() - t0
-        mean, p50, p90 = self._latency.summary()
+        m = self.metrics
+        mean, p50, p90 = m.summary()
         last_release = self.feed.release_wall(self.ring.end)
         final_lag = self.feed.wall_now() - last_release if last_release is not None else 0.0
         return EndStats(
@@ -289,20 +378,20 @@ class Pipeline:
             processing_time_s=proc,
             real_time_factor=proc / audio_s if audio_s else 0.0,
             cpu_time_s=cpu_seconds() - cpu0,
-            words=self.words,
+            words=m.words,
             latency_mean_s=mean,
             latency_p50_s=p50,
             latency_p90_s=p90,
-            first_word_latency_s=self._first_latency,
-            max_lag_s=self._max_lag,
-            dropped_audio_s=self._dropped / SAMPLE_RATE,
-            dropped_frames=_source_drops(self.feed),
+            first_word_latency_s=m.first_latency,
+            max_lag_s=m.max_lag,
+            dropped_audio_s=m.dropped_samples / SAMPLE_RATE,
+            dropped_frames=self.feed.dropped_frames,
             language=self.language(),
             interrupted=interrupted,
             error=str(error) if error is not None else None,
             extra={
                 "final_lag_s": round(max(0.0, final_lag), 3),
-                **({"note": "no speech found"} if self.words == 0 and error is None else {}),
+                **({"note": "no speech found"} if m.words == 0 and error is None else {}),
                 **({"diarization_error": str(self.diarization.error)} if self._diarization_failed else {}),
             },
         )

@@ -19,7 +19,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from wlk_cli.config import Settings
+from wlk_cli.config import OPTS, Settings
 from wlk_cli.errors import InputError, WlkError
 from wlk_cli.events import EndStats, SessionInfo, SpeakerTurn, TranscriptEvent, Word
 
@@ -28,12 +28,7 @@ OFFLINE_BEAMS = 5  # faster-whisper's own default: the reference the streaming b
 # long.wav, pooled WER tiny.en 14.5% (0.4 s: 15.7%, no VAD: 15.3%), base 19.5% (20.2%, 23.2%: without
 # VAD base invents text in a 60 s silence)
 VAD_PAD_MS = 1000
-_STREAMING_ONLY = {  # settings that shape a live stream, not a whole-file transcription
-    "policy", "min_chunk_size", "buffer_trimming", "buffer_trimming_sec", "confidence_validation",
-    "confidence_threshold", "frame_threshold", "audio_max_len", "audio_min_len", "init_prompt",
-    "static_init_prompt", "max_context_tokens", "never_fire", "vac_chunk_size", "vad_threshold",
-    "min_silence_ms", "speed", "chunk_ms", "diarization_latency",
-}  # fmt: skip
+_STREAMING_ONLY = {n for n, o in OPTS.items() if not o.offline}  # settings of a live stream only
 
 
 @dataclass(frozen=True)
@@ -58,18 +53,20 @@ class OfflineTranscriber:
     """The model, loaded once, and how to run it on one file."""
 
     def __init__(self, settings: Settings, opts: TranscribeOptions) -> None:
-        from wlk_cli.app import build_backend
+        from wlk_cli.asr.faster_whisper import FasterWhisperBackend
+        from wlk_cli.engine import Engine
 
         self.settings = settings
         self.opts = opts
         self.beams = settings.beam_size or OFFLINE_BEAMS
         threads = settings.threads or min(4, os.cpu_count() or 2)  # whole files: the decoder is busy enough
-        self.backend = build_backend(settings, beams=self.beams, threads=threads)
-        self.batch_size = opts.batch_size or (8 if self.backend.device == "cuda" else 1)
+        self.engine = Engine(settings, threads=threads)
+        self.backend = FasterWhisperBackend(self.engine.whisper, settings.language, settings.task, self.beams)
+        self.batch_size = opts.batch_size or (8 if self.engine.device == "cuda" else 1)
 
     def words(self, audio: np.ndarray, on_progress: Any = None) -> tuple[list[Word], str | None]:
         """Every word of ``audio`` and the language it was transcribed in."""
-        whisper = self.backend.whisper
+        whisper = self.engine.whisper.whisper
         kwargs: dict[str, Any] = dict(
             language=self.backend.language,  # given (or en for English-only models), else detected per file
             task=self.settings.task,
@@ -96,11 +93,12 @@ class OfflineTranscriber:
         return out, info.language
 
 
-def _speakers(settings: Settings, audio: np.ndarray, words: list[Word]) -> tuple[list[Word], list[SpeakerTurn]]:
+def _speakers(
+    engine: Any, settings: Settings, audio: np.ndarray, words: list[Word]
+) -> tuple[list[Word], list[SpeakerTurn]]:
     from wlk_cli.diarization.attribution import SpeakerAttribution
-    from wlk_cli.diarization.diarizer import DiarizationOptions, StreamingDiarizer
 
-    diarizer = StreamingDiarizer(DiarizationOptions.from_settings(settings))
+    diarizer = engine.diarizer_for(settings)  # a fresh speaker state per file, on the engine's models
     attribution = SpeakerAttribution(settings.speaker_names)
     turns = diarizer.process(audio) + diarizer.finish()
     labelled = attribution.add_turns(turns, decided_until=float("inf"))
@@ -124,7 +122,7 @@ def _read(path: str) -> tuple[np.ndarray, InputError | None]:
 
 
 def transcribe_file(
-    engine: OfflineTranscriber, path: str, out: Any, sinks: Sequence[Any], on_progress: Any = None
+    transcriber: OfflineTranscriber, path: str, out: Any, sinks: Sequence[Any], on_progress: Any = None
 ) -> FileResult:
     """One file through the model into ``sinks`` and its files; a bad file is a result, not a raise."""
     from wlk_cli.app import file_sink
@@ -132,7 +130,7 @@ def transcribe_file(
     from wlk_cli.pipeline import cpu_seconds
     from wlk_cli.sinks.base import SinkFanout
 
-    settings = engine.settings
+    settings = transcriber.settings
     try:
         audio, late_error = _read(path)
     except InputError as e:
@@ -142,11 +140,13 @@ def transcribe_file(
     fan = SinkFanout([*sinks, *([files] if files is not None else [])])
     duration = audio.size / SAMPLE_RATE
     info = {k: v for k, v in settings.as_dict().items() if k not in _STREAMING_ONLY}
-    info.update(mode="transcribe", beam_size=engine.beams, batch_size=engine.batch_size, duration_s=round(duration, 3))
+    info.update(
+        mode="transcribe", beam_size=transcriber.beams, batch_size=transcriber.batch_size, duration_s=round(duration, 3)
+    )
     fan.start(SessionInfo(source=path, settings=info))
-    words, language = engine.words(audio, on_progress) if audio.size else ([], None)
+    words, language = transcriber.words(audio, on_progress) if audio.size else ([], None)
     if settings.diarization and words:
-        words, turns = _speakers(settings, audio, words)
+        words, turns = _speakers(transcriber.engine, settings, audio, words)
         fan.turns(turns)
     wall = time.monotonic() - t0
     for seq, seg in enumerate(_sentences(words)):
@@ -229,7 +229,7 @@ def run_transcribe(
     on_terminal = mode == "text" and stdout.isatty()
     # the bar is drawn where nothing else is: with text on the terminal both go through one console
     show_bar = sys.stderr.isatty() and (on_terminal or written_to_a_file(stdout))
-    engine = OfflineTranscriber(settings, opts)
+    transcriber = OfflineTranscriber(settings, opts)
     progress = _progress(err) if show_bar else None
     text_console = progress.console if progress is not None and on_terminal else Console(file=stdout, highlight=False)
     results: list[FileResult] = []
@@ -246,7 +246,7 @@ def run_transcribe(
                 if progress is not None and task is not None:
                     progress.update(task, completed=t)
 
-            result = transcribe_file(engine, path, out, sinks, advance)
+            result = transcribe_file(transcriber, path, out, sinks, advance)
             results.append(result)
             line = summary(result.stats, result.written, out.no_files_note(path)) if result.stats else ""
             if result.error is not None:

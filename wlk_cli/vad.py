@@ -38,8 +38,9 @@ def silero_model_path() -> Path:
     return p
 
 
-class SileroVAD:
-    """Streaming speech probabilities, one per 32 ms window."""
+class SileroModel:
+    """The Silero ONNX session, loaded once and shared: ``run`` keeps no state between calls (the RNN
+    state goes in and comes out), and onnxruntime sessions may be run from several threads at once."""
 
     def __init__(self, path: Path | None = None) -> None:
         import onnxruntime
@@ -52,6 +53,19 @@ class SileroVAD:
             str(path or silero_model_path()), sess_options=opts, providers=["CPUExecutionProvider"]
         )
         self._sr = np.array(SAMPLE_RATE, dtype=np.int64)
+
+    def run(self, x: np.ndarray, state: np.ndarray) -> tuple[float, np.ndarray]:
+        """Speech probability of ``x`` (context + one window) and the next RNN state."""
+        out, state = self._session.run(None, {"input": x, "state": state, "sr": self._sr})
+        return float(out.reshape(-1)[0]), state
+
+
+class SileroVAD:
+    """One stream's speech probabilities, one per 32 ms window: the RNN state and the context of the
+    stream, on a shared :class:`SileroModel`."""
+
+    def __init__(self, model: SileroModel) -> None:
+        self.model = model
         self.reset()
 
     def reset(self) -> None:
@@ -61,9 +75,9 @@ class SileroVAD:
     def __call__(self, window: np.ndarray) -> float:
         """Speech probability of exactly one 512-sample window."""
         x = np.concatenate([self._context, window.reshape(1, WINDOW).astype(np.float32, copy=False)], axis=1)
-        out, self._state = self._session.run(None, {"input": x, "state": self._state, "sr": self._sr})
+        p, self._state = self.model.run(x, self._state)
         self._context = x[:, -_CONTEXT:]
-        return float(out.reshape(-1)[0])
+        return p
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,13 @@ import pytest
 import soundfile as sf
 
 from tests.helpers import clips
-from wlk_cli.diarization.diarizer import DiarizationOptions, StreamingDiarizer
+from wlk_cli.diarization.diarizer import DiarizationModels, DiarizationOptions, StreamingDiarizer
+
+MODELS = DiarizationModels()  # loaded once for the module, as an engine does
 
 
 def run(audio: np.ndarray, opts: DiarizationOptions | None = None) -> list:  # type: ignore[type-arg]
-    d = StreamingDiarizer(opts or DiarizationOptions())
+    d = StreamingDiarizer(MODELS, opts or DiarizationOptions())
     turns = []
     for k in range(0, audio.size, 1600):
         turns += d.process(audio[k : k + 1600])

@@ -19,10 +19,19 @@ CLIPS = clips()
 
 
 @pytest.fixture(scope="module")
-def asr():  # type: ignore[no-untyped-def]
-    from wlk_cli.asr.faster_whisper import BackendOptions, FasterWhisperBackend
+def engine():  # type: ignore[no-untyped-def]
+    from wlk_cli.config import Settings
+    from wlk_cli.engine import Engine
 
-    return FasterWhisperBackend(BackendOptions(model="tiny.en", language="en"))
+    return Engine(Settings(model="tiny.en"))
+
+
+@pytest.fixture
+def asr(engine):  # type: ignore[no-untyped-def]
+    """A fresh stream's backend (its own language state) on the shared model."""
+    from wlk_cli.asr.faster_whisper import FasterWhisperBackend
+
+    return FasterWhisperBackend(engine.whisper, language="en")
 
 
 def feed(policy: SimulStreamingPolicy, audio: np.ndarray, chunk_s: float = 0.2):  # type: ignore[no-untyped-def]
@@ -36,9 +45,9 @@ def feed(policy: SimulStreamingPolicy, audio: np.ndarray, chunk_s: float = 0.2):
 
 
 @pytest.mark.parametrize("clip,ref", CLIPS[:3], ids=lambda c: getattr(c, "stem", ""))
-def test_tokens_are_never_retracted_and_words_only_grow(asr, clip: Path, ref: str) -> None:  # type: ignore[no-untyped-def]
+def test_tokens_are_never_retracted_and_words_only_grow(engine, asr, clip: Path, ref: str) -> None:  # type: ignore[no-untyped-def]
     audio, _ = sf.read(clip, dtype="float32")
-    policy = SimulStreamingPolicy(asr, SimulStreamingOptions(min_chunk_size=0.2))
+    policy = SimulStreamingPolicy(asr, engine.decoder(), SimulStreamingOptions(min_chunk_size=0.2))
     confirmed: list[Word] = []
     shown: list[tuple[int, str]] = []  # (index of the word, tentative text) whenever one was shown
     previous: list[int] = []
@@ -60,10 +69,10 @@ def test_tokens_are_never_retracted_and_words_only_grow(asr, clip: Path, ref: st
     assert starts == sorted(starts) and all(w.end >= w.start for w in confirmed)
 
 
-def test_never_fire_keeps_the_last_word_back(asr) -> None:  # type: ignore[no-untyped-def]
+def test_never_fire_keeps_the_last_word_back(engine, asr) -> None:  # type: ignore[no-untyped-def]
     clip, ref = CLIPS[1]
     audio, _ = sf.read(clip, dtype="float32")
-    policy = SimulStreamingPolicy(asr, SimulStreamingOptions(min_chunk_size=0.2, never_fire=True))
+    policy = SimulStreamingPolicy(asr, engine.decoder(), SimulStreamingOptions(min_chunk_size=0.2, never_fire=True))
     confirmed: list[Word] = []
     held = 0
     for update, tokens in feed(policy, audio):
@@ -77,11 +86,11 @@ def test_never_fire_keeps_the_last_word_back(asr) -> None:  # type: ignore[no-un
     assert wer(ref, "".join(w.text for w in confirmed)) <= 0.15
 
 
-def test_buffer_is_trimmed_into_the_context(asr) -> None:  # type: ignore[no-untyped-def]
+def test_buffer_is_trimmed_into_the_context(engine, asr) -> None:  # type: ignore[no-untyped-def]
     audio = np.concatenate([sf.read(c, dtype="float32")[0] for c, _ in CLIPS[:2]])  # no pause long enough to cut
     ref = " ".join(r for _, r in CLIPS[:2])
     assert audio.size / 16000 > 8
-    policy = SimulStreamingPolicy(asr, SimulStreamingOptions(min_chunk_size=0.2, audio_max_len=4.0))
+    policy = SimulStreamingPolicy(asr, engine.decoder(), SimulStreamingOptions(min_chunk_size=0.2, audio_max_len=4.0))
     confirmed: list[Word] = []
     for update, tokens in feed(policy, audio):
         confirmed += update.confirmed

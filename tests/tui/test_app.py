@@ -178,18 +178,21 @@ async def test_arabic_is_shown_in_visual_order_right_aligned_tentative_dimmed() 
 
 @pytest.mark.slow
 async def test_real_session_pause_stops_audio_and_quit_writes_files(tmp_path: Path) -> None:
-    from wlk_cli.app import Session
     from wlk_cli.audio import SAMPLE_RATE
     from wlk_cli.audio.clock import AudioClock
     from wlk_cli.audio.decode import AudioDecoder
     from wlk_cli.audio.ring import RingBuffer
     from wlk_cli.config import build_settings
+    from wlk_cli.engine import Engine
+    from wlk_cli.session import Session
     from wlk_cli.sinks.files import FileSink
 
     src, _ = clips()[1]
     settings = build_settings(None, {"model": "tiny.en", "speed": 1.0})
     clock = AudioClock(AudioDecoder(str(src)).blocks(), RingBuffer(SAMPLE_RATE * 60), 100, 1.0)
-    session = Session(settings, clock, src.name, FileSink(tmp_path, "talk", ["srt", "json"], "tiny.en"))
+    session = Session(
+        Engine(settings), settings, clock, src.name, FileSink(tmp_path, "talk", ["srt", "json"], "tiny.en")
+    )
     app = WlkApp(session)
     async with app.run_test(size=(100, 20)) as pilot:
         await asyncio.sleep(2.0)

@@ -8,7 +8,7 @@ import soundfile as sf
 from tests.helpers import clips
 from wlk_cli.audio.clock import AudioClock, rechunk
 from wlk_cli.audio.ring import RingBuffer
-from wlk_cli.vad import SileroVAD, VoiceActivityController
+from wlk_cli.vad import SileroModel, SileroVAD, VoiceActivityController
 
 
 def test_ring_buffer_keeps_absolute_positions() -> None:
@@ -61,7 +61,7 @@ def test_vad_finds_speech_between_silences() -> None:
     speech, sr = sf.read(src, dtype="float32")
     silence = np.zeros(2 * sr, dtype=np.float32)
     audio = np.concatenate([silence, speech, silence, speech, silence])
-    vac = VoiceActivityController(SileroVAD(), min_silence_ms=500)
+    vac = VoiceActivityController(SileroVAD(SileroModel()), min_silence_ms=500)
     events = []
     for k in range(0, audio.size, 1600):
         events += vac.process(audio[k : k + 1600])

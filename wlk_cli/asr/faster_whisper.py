@@ -10,6 +10,7 @@ by characters.
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,17 +33,6 @@ _APPEND = "\"'.。,，!！?？:：”)]}、"
 
 
 @dataclass(frozen=True)
-class BackendOptions:
-    model: str = "base"
-    language: str = "auto"
-    task: str = "transcribe"
-    device: str = "auto"
-    compute_type: str = "auto"
-    beam_size: int = 1
-    threads: int = 0
-
-
-@dataclass(frozen=True)
 class EncodedAudio:
     features: np.ndarray
     """Encoder output, (frames, d_model): one frame per 20 ms."""
@@ -62,39 +52,43 @@ def _pick_device(device: str) -> str:
         return "cpu"
 
 
-class FasterWhisperBackend:
-    """An :class:`~wlk_cli.asr.base.AsrBackend` on faster-whisper's CTranslate2 model."""
+class FasterWhisperModel:
+    """faster-whisper's CTranslate2 model, loaded once per process and shared by every stream: it holds
+    no stream's state. ``workers`` streams can run it at once (CTranslate2's ``num_workers``: each
+    worker has its own copy of the computation state and the calls release the GIL); the tokenizer
+    cache is locked."""
 
-    def __init__(self, opts: BackendOptions) -> None:
-        self.opts = opts
-        path = resolve_model(opts.model)
+    def __init__(
+        self, model: str, device: str = "auto", compute_type: str = "auto", threads: int = 0, workers: int = 1
+    ) -> None:
+        path = resolve_model(model)
         self.model_dir = path
-        self.name = opts.model
-        self.device = _pick_device(opts.device)
-        self.compute_type = opts.compute_type
+        self.name = model
+        self.device = _pick_device(device)
+        self.compute_type = compute_type
         if self.compute_type == "auto":
             self.compute_type = "float16" if self.device == "cuda" else "int8"
         # Small decoders lose more to thread hand-offs than they gain: one thread is faster for tiny.
-        threads = opts.threads or (1 if is_tiny(opts.model) else 2)
-        self.threads = threads
+        self.threads = threads or (1 if is_tiny(model) else 2)
+        self.workers = workers
         from faster_whisper import WhisperModel
 
         try:
-            self._fw = WhisperModel(str(path), device=self.device, compute_type=self.compute_type, cpu_threads=threads)
+            self.whisper = WhisperModel(
+                str(path), device=self.device, compute_type=self.compute_type, cpu_threads=self.threads,
+                num_workers=workers,
+            )  # fmt: skip
         except (RuntimeError, ValueError, OSError) as e:
-            raise ModelError(f"cannot load model {opts.model!r} on {self.device}: {str(e).splitlines()[0]}") from None
-        self._ct2: Any = self._fw.model
+            raise ModelError(f"cannot load model {model!r} on {self.device}: {str(e).splitlines()[0]}") from None
+        self.ct2: Any = self.whisper.model
         self.has_alignment_heads = bool(config_alignment_heads(path))  # the heads that time words
-        self.multilingual: bool = bool(self._ct2.is_multilingual)
-        self._languages: set[str] = set(self._fw.supported_languages)
-        self._fixed_language: str | None = self._check_language(opts.language)
-        self._detected: str | None = None
-        self._detected_on = 0.0
-        self._locked = False
-        self.language_prob: float | None = None
-        self._tokenizers: dict[str, Any] = {}
+        self.multilingual: bool = bool(self.ct2.is_multilingual)
+        self._languages: set[str] = set(self.whisper.supported_languages)
+        self._tokenizers: dict[tuple[str, str], Any] = {}
+        self._lock = threading.Lock()
 
-    def _check_language(self, language: str) -> str | None:
+    def check_language(self, language: str, task: str) -> str | None:
+        """The language a stream asked for, checked against the model: its code, or None for auto."""
         from wlk_cli.asr.languages import NAMES, name, to_code
 
         language = to_code(language)
@@ -105,7 +99,7 @@ class FasterWhisperBackend:
                     f"language: model {self.name!r} is English-only and cannot transcribe {said}; "
                     "use --language en, or a multilingual model such as base"
                 )
-            if self.opts.task == "translate":
+            if task == "translate":
                 raise UsageError(f"task: model {self.name!r} is English-only and cannot translate")
             return "en"
         if language == "auto":
@@ -117,35 +111,64 @@ class FasterWhisperBackend:
             )
         return language
 
-    @property
-    def language(self) -> str | None:
-        return self._fixed_language or self._detected
+    def tokenizer(self, language: str, task: str) -> Any:
+        """faster-whisper's tokenizer for this model, task and language (made once)."""
+        with self._lock:
+            tok = self._tokenizers.get((language, task))
+            if tok is None:
+                from faster_whisper.tokenizer import Tokenizer
 
-    def _tokenizer(self, language: str) -> Any:
-        tok = self._tokenizers.get(language)
-        if tok is None:
-            from faster_whisper.tokenizer import Tokenizer
+                tok = Tokenizer(self.whisper.hf_tokenizer, self.multilingual, task=task, language=language)
+                self._tokenizers[(language, task)] = tok
+            return tok
 
-            tok = Tokenizer(self._fw.hf_tokenizer, self.multilingual, task=self.opts.task, language=language)
-            self._tokenizers[language] = tok
-        return tok
-
-    def _features(self, audio: np.ndarray, pad_frames: int = _PAD_FRAMES) -> tuple[np.ndarray, int]:
+    def features(self, audio: np.ndarray, pad_frames: int = _PAD_FRAMES) -> tuple[np.ndarray, int]:
+        """Log-mel features of ``audio`` followed by ``pad_frames`` of silence; and the frames of audio."""
         content = min(int(math.ceil(audio.size / _HOP)), _MAX_FRAMES)
         frames = min(_MAX_FRAMES, int(math.ceil((content + pad_frames) / 100.0)) * 100)
         padded = np.zeros(frames * _HOP - _HOP, dtype=np.float32)
         n = min(audio.size, padded.size)
         padded[:n] = audio[:n]
-        feats = self._fw.feature_extractor(padded)
+        feats = self.whisper.feature_extractor(padded)
         out = np.zeros((feats.shape[0], frames), dtype=np.float32)
         k = min(frames, feats.shape[1])
         out[:, :k] = feats[:, :k]
         return out, content
 
+    def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
+        """The most likely language of ``audio`` and its probability, on Whisper's own 30 s window (as
+        faster-whisper's detection: one on the short padded window of a pass is much less sure)."""
+        import ctranslate2
+
+        feats, _ = self.features(audio, pad_frames=_MAX_FRAMES)
+        encoded = self.ct2.encode(ctranslate2.StorageView.from_array(feats[None]))
+        token, prob = self.ct2.detect_language(encoded)[0][0]
+        return str(token[2:-2]), float(prob)
+
+
+class FasterWhisperBackend:
+    """An :class:`~wlk_cli.asr.base.AsrBackend` for one stream on a shared :class:`FasterWhisperModel`:
+    the stream's language (given, or detected as speech comes in) and decoding options."""
+
+    def __init__(
+        self, model: FasterWhisperModel, language: str = "auto", task: str = "transcribe", beam_size: int = 1
+    ) -> None:
+        self.model = model
+        self.task = task
+        self.beam_size = beam_size
+        self._fixed_language: str | None = model.check_language(language, task)
+        self._detected: str | None = None
+        self._detected_on = 0.0
+        self._locked = False
+        self.language_prob: float | None = None
+
     @property
-    def whisper(self) -> Any:
-        """faster-whisper's WhisperModel on the same weights (for whole-file transcription)."""
-        return self._fw
+    def name(self) -> str:
+        return self.model.name
+
+    @property
+    def language(self) -> str | None:
+        return self._fixed_language or self._detected
 
     @property
     def language_settled(self) -> bool:
@@ -154,11 +177,10 @@ class FasterWhisperBackend:
         return self._fixed_language is not None or self._locked
 
     def _language_for(self, audio: np.ndarray) -> str:
-        """The language to decode ``audio`` in. Detection runs on Whisper's own 30 s window (as
-        faster-whisper's does: a detection on the short padded window of a pass is much less sure),
-        on the first buffer and then as it grows (1, 2, 3, 4, 6, 8 s), until one is sure (0.8) or 10 s
-        were heard; the longest buffer's detection is the guess until then. (Locking on the same
-        language winning twice at 0.5 locked espeak German as English.)"""
+        """The language to decode ``audio`` in. Detection runs on the first buffer and then as it grows
+        (1, 2, 3, 4, 6, 8 s), until one is sure (0.8) or 10 s were heard; the longest buffer's detection
+        is the guess until then. (Locking on the same language winning twice at 0.5 locked espeak German
+        as English.)"""
         if self._fixed_language is not None:
             return self._fixed_language
         if self._locked:
@@ -167,13 +189,9 @@ class FasterWhisperBackend:
         duration = audio.size / SAMPLE_RATE
         due = self._detected is None or any(self._detected_on < t <= duration for t in _DETECT_AT_S)
         if due:
-            import ctranslate2
-
-            feats, _ = self._features(audio, pad_frames=_MAX_FRAMES)
-            encoded = self._ct2.encode(ctranslate2.StorageView.from_array(feats[None]))
-            token, prob = self._ct2.detect_language(encoded)[0][0]
-            self._detected, self.language_prob, self._detected_on = str(token[2:-2]), float(prob), duration
-            self._locked = prob >= _LANG_LOCK_PROB
+            self._detected, self.language_prob = self.model.detect_language(audio)
+            self._detected_on = duration
+            self._locked = self.language_prob >= _LANG_LOCK_PROB
         if duration >= _LANG_LOCK_S:
             self._locked = True
         assert self._detected is not None
@@ -183,35 +201,37 @@ class FasterWhisperBackend:
         """Run only the encoder (for a policy that decodes itself); detects the language as transcribe does."""
         import ctranslate2
 
-        feats, content_frames = self._features(audio, int(pad_s * _FRAMES_PER_S))
-        encoded = self._ct2.encode(ctranslate2.StorageView.from_array(feats[None]), to_cpu=True)
+        feats, content_frames = self.model.features(audio, int(pad_s * _FRAMES_PER_S))
+        encoded = self.model.ct2.encode(ctranslate2.StorageView.from_array(feats[None]), to_cpu=True)
         language = self._language_for(audio)
         return EncodedAudio(np.asarray(encoded, dtype=np.float32)[0], (content_frames + 1) // 2, language)
 
     def tokenizer(self, language: str) -> Any:
-        """faster-whisper's tokenizer for this model, task and language."""
-        return self._tokenizer(language)
+        """faster-whisper's tokenizer for this model, this stream's task and ``language``."""
+        return self.model.tokenizer(language, self.task)
 
     def transcribe(self, audio: np.ndarray, prompt: str = "") -> AsrResult:
         import ctranslate2
         from faster_whisper.transcribe import get_suppressed_tokens, merge_punctuations
 
         duration = audio.size / SAMPLE_RATE
-        feats, content_frames = self._features(audio)
-        encoded = self._ct2.encode(ctranslate2.StorageView.from_array(feats[None]), to_cpu=False)
+        feats, content_frames = self.model.features(audio)
+        ct2 = self.model.ct2
+        encoded = ct2.encode(ctranslate2.StorageView.from_array(feats[None]), to_cpu=False)
         language = self._language_for(audio)
-        tok = self._tokenizer(language)
+        tok = self.tokenizer(language)
+        max_length = self.model.whisper.max_length
 
         tokens: list[int] = []
         if prompt.strip():
-            tokens = [tok.sot_prev] + tok.encode(" " + prompt.strip())[-(self._fw.max_length // 2 - 1) :]
+            tokens = [tok.sot_prev] + tok.encode(" " + prompt.strip())[-(max_length // 2 - 1) :]
         tokens += list(tok.sot_sequence)
         max_new = token_budget(duration)  # a loop that runs away stops here, not at 448 tokens
-        result = self._ct2.generate(
+        result = ct2.generate(
             encoded,
             [tokens],
-            beam_size=self.opts.beam_size,
-            max_length=min(self._fw.max_length, len(tokens) + max_new),
+            beam_size=self.beam_size,
+            max_length=min(max_length, len(tokens) + max_new),
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=True,
@@ -232,8 +252,8 @@ class FasterWhisperBackend:
         text_tokens = [t for _, _, seg in spans for t in seg]
         if not text_tokens:
             return out
-        if self.has_alignment_heads:
-            alignment = self._fw.find_alignment(tok, [text_tokens], encoded, content_frames)[0]
+        if self.model.has_alignment_heads:
+            alignment = self.model.whisper.find_alignment(tok, [text_tokens], encoded, content_frames)[0]
         else:
             alignment = self._spread(tok, spans, duration, avg_logprob)
         merge_punctuations(alignment, _PREPEND, _APPEND)

@@ -156,6 +156,13 @@ class AudioClock:
         """Whether the whole file was released (a stop after that interrupts nothing)."""
         return self._exhausted
 
+    live = False
+    """A file has an end of its own (a microphone is live: stopping it is how it ends)."""
+    level_db = None
+    """A file's level is not shown (a microphone's is)."""
+    dropped_frames = 0
+    """A file's clock never loses audio before the ring."""
+
     def wall_now(self) -> float:
         return self.releases.wall_now()
 

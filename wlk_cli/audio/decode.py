@@ -60,6 +60,14 @@ def _riff_shortfall(path: str) -> int:
     return max(0, declared - size)
 
 
+def quiet_ffmpeg() -> None:
+    """Keep FFmpeg's own log lines off the terminal (process-wide: called once by the front end); a
+    problem with the input is reported as one line of ours instead."""
+    import av.logging
+
+    av.logging.set_level(None)
+
+
 class AudioDecoder:
     """Opens a path (or ``-`` for stdin) and yields 16 kHz mono float32 blocks.
 
@@ -70,7 +78,6 @@ class AudioDecoder:
     def __init__(self, source: str, raw: RawSpec | None = None, stdin: IO[bytes] | None = None) -> None:
         import av
 
-        av.logging.set_level(None)
         self.name = "stdin" if source == "-" else source
         self.decoded_samples = 0
         self._bad_packets = 0

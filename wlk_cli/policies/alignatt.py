@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from wlk_cli.asr.base import TOKENS_PER_S
+from wlk_cli.config import default_of
 
 MEDIAN_WIDTH = 7
 
@@ -43,7 +44,7 @@ class IncrementalDecoder(Protocol):
 
 @dataclass(frozen=True)
 class AlignAttConfig:
-    frame_threshold: int = 25
+    frame_threshold: int = default_of("frame_threshold")
     """Stop when the most attended frame is this close (frames of 20 ms) to the end of the audio."""
     end_threshold: int = 4
     """The same at the end of an utterance: all audio is there, only the very end is held back."""

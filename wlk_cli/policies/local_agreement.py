@@ -11,12 +11,10 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-import numpy as np
-
 from wlk_cli.asr.base import AsrBackend, AsrResult
-from wlk_cli.audio import SAMPLE_RATE
+from wlk_cli.config import POLICY_CHUNK_S, default_of
 from wlk_cli.events import Word
-from wlk_cli.policies.base import AudioBuffer, PolicyUpdate
+from wlk_cli.policies.base import BufferedPolicy, PolicyUpdate
 from wlk_cli.policies.text import heard, overlap_ngram, repeats_tail
 from wlk_cli.text import is_sentence_end, norm
 
@@ -30,14 +28,16 @@ _UNHEARD_TAIL_S = 1.0  # an utterance that goes on this long after its last word
 
 @dataclass(frozen=True)
 class LocalAgreementOptions:
-    min_chunk_size: float = 0.6
-    buffer_trimming: str = "segment"
-    buffer_trimming_sec: float = 15.0
-    confidence_validation: bool = False
-    confidence_threshold: float = 0.95
+    """The policy's options; the user-facing ones default to their declaration in ``config.py``."""
+
+    min_chunk_size: float = POLICY_CHUNK_S["local-agreement"]
+    buffer_trimming: str = default_of("buffer_trimming")
+    buffer_trimming_sec: float = default_of("buffer_trimming_sec")
+    confidence_validation: bool = default_of("confidence_validation")
+    confidence_threshold: float = default_of("confidence_threshold")
 
 
-class LocalAgreementPolicy(AudioBuffer):
+class LocalAgreementPolicy(BufferedPolicy):
     """A :class:`~wlk_cli.policies.base.StreamingPolicy` implementing LocalAgreement-2."""
 
     def __init__(self, asr: AsrBackend, opts: LocalAgreementOptions | None = None) -> None:
@@ -55,7 +55,7 @@ class LocalAgreementPolicy(AudioBuffer):
         self._committed.clear()
 
     def step(self) -> PolicyUpdate:
-        if self._audio.size == 0:
+        if self.buffer.empty:
             return PolicyUpdate(tentative=list(self._previous))
         hypothesis = self._transcribe()
         confirmed = self._agree(hypothesis)
@@ -64,42 +64,40 @@ class LocalAgreementPolicy(AudioBuffer):
 
     def finish(self) -> PolicyUpdate:
         shown = list(self._previous)
-        if self._new_samples > 0 or self._last_result is None:
-            rest = self._fresh_words(self._transcribe()) if self._audio.size else []
+        if self.buffer.has_new or self._last_result is None:
+            rest = self._fresh_words(self._transcribe()) if not self.buffer.empty else []
             rest = _keep_shown(shown, rest)
         else:
             rest = shown
         confirmed = self._commit(rest)
         confirmed += self._commit(self._unheard_tail())
-        self._audio = np.zeros(0, dtype=np.float32)
+        self.buffer.clear()
         self._previous = []
         self._last_result = None
-        self._new_samples = 0
         self._trimmed = False
         return PolicyUpdate(confirmed=confirmed, tentative=[])
 
     # -- the algorithm -------------------------------------------------------------------------
     def _prompt(self) -> str:
-        return self._prompt_before(self._offset)
+        return self._prompt_before(self.buffer.offset)
 
     def _transcribe(self) -> list[Word]:
-        result = self.asr.transcribe(self._audio, prompt=self._prompt())
+        result = self.asr.transcribe(self.buffer.audio, prompt=self._prompt())
         self._last_result = result
-        self._new_samples = 0
-        self._transcribed_until = self._offset + self.buffer_duration
-        words = [Word(self._offset + w.start, self._offset + w.end, w.text, w.prob) for w in result.words]
-        return heard(words, self._transcribed_until)
+        until = self.buffer.transcribed()
+        offset = self.buffer.offset
+        words = [Word(offset + w.start, offset + w.end, w.text, w.prob) for w in result.words]
+        return heard(words, until)
 
     def _unheard_tail(self) -> list[Word]:
         """Words of the audio after the last word, when the utterance ends a second or more after it.
         Whisper can stop early on a short buffer (tiny.en heard "Hello? Hello? Oh, hello." and nothing
         of the sentence after it); that audio, transcribed on its own, is heard."""
-        end = self._offset + self.buffer_duration
-        start = max(self._last_end, self._offset)
+        end = self.buffer.end
+        start = max(self._last_end, self.buffer.offset)
         if end - start < _UNHEARD_TAIL_S:
             return []
-        k = int(round((start - self._offset) * SAMPLE_RATE))
-        result = self.asr.transcribe(self._audio[k:])  # unprompted: prompted, it says the prompt again
+        result = self.asr.transcribe(self.buffer.since(start))  # unprompted: prompted, it says the prompt again
         words = [Word(start + w.start, start + w.end, w.text, w.prob) for w in result.words]
         words = self._fresh_words(heard(words, end))
         n = overlap_ngram(list(self._committed), words)
@@ -123,7 +121,8 @@ class LocalAgreementPolicy(AudioBuffer):
         # said again begins later, on audio of its own
         copy = committed[-n:]
         same_audio = fresh[0].start < copy[0].start + max(_SAME_AUDIO_S, (copy[-1].end - copy[0].start) / 2)
-        reheard = self._trimmed and fresh[0].start < self._offset + _REHEARD_S and copy[-1].end <= self._offset + 0.1
+        offset = self.buffer.offset
+        reheard = self._trimmed and fresh[0].start < offset + _REHEARD_S and copy[-1].end <= offset + 0.1
         return fresh[n:] if same_audio or reheard else fresh
 
     def _agree(self, hypothesis: list[Word]) -> list[Word]:
@@ -153,7 +152,7 @@ class LocalAgreementPolicy(AudioBuffer):
 
     def _trim(self) -> list[Word]:
         """Trim the buffer; returns words confirmed because a forced cut passed them."""
-        dur = self.buffer_duration
+        dur = self.buffer.duration
         if dur > self.opts.buffer_trimming_sec:
             cut = self._trim_point()
             if cut is not None:
@@ -161,18 +160,18 @@ class LocalAgreementPolicy(AudioBuffer):
                 return []
         if dur > _MAX_BUFFER_S:
             # no completed segment or sentence in 25 s: confirm what the cut passes, then cut
-            t = max(self._last_end, self._offset + dur - _MAX_BUFFER_S + 5.0)
+            t = max(self._last_end, self.buffer.end - _MAX_BUFFER_S + 5.0)
             passed = [w for w in self._previous if w.end <= t]
             forced = self._commit(passed)
             self._cut(t)
             return forced
         if not self._previous and not self._last_words_in_buffer() and dur > 2 * _EMPTY_BUFFER_KEEP_S + 1:
             # nothing was heard in this buffer: drop all but the last seconds
-            self._cut(self._offset + dur - _EMPTY_BUFFER_KEEP_S)
+            self._cut(self.buffer.end - _EMPTY_BUFFER_KEEP_S)
         return []
 
     def _last_words_in_buffer(self) -> bool:
-        return bool(self._committed) and self._committed[-1].end > self._offset
+        return bool(self._committed) and self._committed[-1].end > self.buffer.offset
 
     def _trim_point(self) -> float | None:
         """Stream time at which a completed segment or sentence ends, at or before the last commit."""
@@ -180,20 +179,18 @@ class LocalAgreementPolicy(AudioBuffer):
         if self.opts.buffer_trimming == "segment":
             if self._last_result is None:
                 return None
-            ends = [self._offset + s.end for s in self._last_result.segments[:-1]]
-            ends = [e for e in ends if e <= limit and e > self._offset]
+            offset = self.buffer.offset
+            ends = [offset + s.end for s in self._last_result.segments[:-1]]
+            ends = [e for e in ends if e <= limit and e > offset]
             return max(ends) if ends else None
-        in_buffer = [w for w in self._committed if w.start >= self._offset]
+        in_buffer = [w for w in self._committed if w.start >= self.buffer.offset]
         ends = [w.end for w in in_buffer[:-1] if is_sentence_end(w.text)]
         return max(ends) if ends else None
 
     def _cut(self, t: float) -> None:
-        k = int(round((t - self._offset) * SAMPLE_RATE))
-        k = max(0, min(k, self._audio.size))
-        self._audio = self._audio[k:]
-        self._offset += k / SAMPLE_RATE
+        k = self.buffer.cut_before(t)
         self._trimmed = self._trimmed or k > 0
-        self._previous = [w for w in self._previous if w.end > self._offset]
+        self._previous = [w for w in self._previous if w.end > self.buffer.offset]
 
 
 def _keep_shown(shown: list[Word], final: list[Word]) -> list[Word]:

@@ -30,11 +30,10 @@ from typing import Any
 import numpy as np
 
 from wlk_cli.asr.base import FRAME_S, token_budget
-from wlk_cli.audio import SAMPLE_RATE
-from wlk_cli.config import POLICY_CHUNK_S, Settings
+from wlk_cli.config import POLICY_CHUNK_S, default_of
 from wlk_cli.events import Word
 from wlk_cli.policies.alignatt import AlignAtt, AlignAttConfig, Decoded
-from wlk_cli.policies.base import AudioBuffer, PolicyUpdate
+from wlk_cli.policies.base import BufferedPolicy, PolicyUpdate
 from wlk_cli.policies.text import overlap_ngram
 from wlk_cli.text import SENTENCE_END, is_sentence_end, norm
 
@@ -50,31 +49,19 @@ _RESERVE = 64  # decoder positions kept free for new tokens when the prompt is b
 
 @dataclass(frozen=True)
 class SimulStreamingOptions:
+    """The policy's options; the user-facing ones default to their declaration in ``config.py``."""
+
     min_chunk_size: float = POLICY_CHUNK_S["simulstreaming"]
-    frame_threshold: int = 25
+    frame_threshold: int = default_of("frame_threshold")
     beams: int = 1
-    audio_max_len: float = 30.0
-    audio_min_len: float = 0.0
-    init_prompt: str = ""
-    static_init_prompt: str = ""
-    max_context_tokens: int = 100
-    never_fire: bool = False
+    audio_max_len: float = default_of("audio_max_len")
+    audio_min_len: float = default_of("audio_min_len")
+    init_prompt: str = default_of("init_prompt")
+    static_init_prompt: str = default_of("static_init_prompt")
+    max_context_tokens: int = default_of("max_context_tokens")
+    never_fire: bool = default_of("never_fire")
     pad_s: float = 1.0
     """Silence appended after the buffer for the encoder."""
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> SimulStreamingOptions:
-        return cls(
-            min_chunk_size=settings.chunk_s,
-            frame_threshold=settings.frame_threshold,
-            beams=settings.beams,
-            audio_max_len=settings.audio_max_len,
-            audio_min_len=settings.audio_min_len,
-            init_prompt=settings.init_prompt,
-            static_init_prompt=settings.static_init_prompt,
-            max_context_tokens=settings.max_context_tokens,
-            never_fire=settings.never_fire,
-        )
 
 
 def _is_punctuation(text: str) -> bool:
@@ -82,21 +69,15 @@ def _is_punctuation(text: str) -> bool:
     return bool(t) and all(c in _PUNCTUATION for c in t)
 
 
-class SimulStreamingPolicy(AudioBuffer):
+class SimulStreamingPolicy(BufferedPolicy):
     """A :class:`~wlk_cli.policies.base.StreamingPolicy` implementing AlignAtt (SimulStreaming)."""
 
-    def __init__(self, asr: Any, opts: SimulStreamingOptions | None = None, decoder: Any = None) -> None:
-        """``asr``: the faster-whisper backend (encoder, language, tokenizer); ``decoder``: a TorchWhisper."""
-        import torch
-
+    def __init__(self, asr: Any, decoder: Any, opts: SimulStreamingOptions | None = None) -> None:
+        """``asr``: the stream's faster-whisper backend (encoder, language, tokenizer); ``decoder``: the
+        engine's TorchWhisper on the same weights (shared: it keeps no state between calls)."""
         self.asr = asr
         self.opts = opts or SimulStreamingOptions()
-        if decoder is None:
-            from wlk_cli.asr.torch_whisper import load
-
-            decoder = load(asr.model_dir, "cuda" if asr.device == "cuda" else "cpu")
         self.decoder = decoder
-        torch.set_num_threads(max(1, int(getattr(asr, "threads", 1))))
         self.config = AlignAttConfig(frame_threshold=self.opts.frame_threshold, beams=self.opts.beams)
         self._aligners: dict[int, AlignAtt] = {}  # by tokenizer (the backend keeps one per language)
         self._static: list[int] | None = None  # static_init_prompt's tokens, encoded once
@@ -117,8 +98,8 @@ class SimulStreamingPolicy(AudioBuffer):
 
     def step(self) -> PolicyUpdate:
         confirmed = self._trim()
-        self._new_samples = 0
-        if self._audio.size == 0 or self.buffer_duration < self.opts.audio_min_len:
+        self.buffer.consumed()
+        if self.buffer.empty or self.buffer.duration < self.opts.audio_min_len:
             return PolicyUpdate(confirmed=confirmed, tentative=list(self._tentative))
         decoded = self._pass(is_last=False)
         confirmed += self._take(decoded, final=False)
@@ -126,19 +107,19 @@ class SimulStreamingPolicy(AudioBuffer):
 
     def finish(self) -> PolicyUpdate:
         confirmed: list[Word] = []
-        if self.buffer_duration >= _MIN_FINISH_S:
+        if self.buffer.duration >= _MIN_FINISH_S:
             confirmed = self._take(self._pass(is_last=True), final=True)
             confirmed += self._unheard_tail()
         elif self._tokens:
             confirmed = self._take(Decoded(), final=True)
-        self._reset_buffer(np.zeros(0, dtype=np.float32), self._offset)
+        self.buffer.clear()
+        self._reset_tokens()
         return PolicyUpdate(confirmed=confirmed, tentative=[])
 
-    def _reset_buffer(self, audio: np.ndarray, offset: float) -> None:
-        self._audio, self._offset = audio, offset
+    def _reset_tokens(self) -> None:
+        """Forget the tokens decoded on the buffer (it was emptied or cut to a new start)."""
         self._tokens, self._times, self._lps = [], [], []
         self._done = 0
-        self._new_samples = 0
         self._last_frame = -self.config.rewind_threshold
         self._tentative = []
 
@@ -146,13 +127,14 @@ class SimulStreamingPolicy(AudioBuffer):
         """At the end of an utterance, the audio after the last word, when the decoder stopped a second
         or more before the end (tiny.en, after "Hello? Hello? Oh, hello.", said nothing of the sentence
         after it): decoded on its own, without the tokens before it (which made it stop)."""
-        end = self._offset + self.buffer_duration
-        start = (self._times[-1] + _WORD_TAIL_S) if self._times else self._offset
+        end = self.buffer.end
+        start = (self._times[-1] + _WORD_TAIL_S) if self._times else self.buffer.offset
         if end - start < _UNHEARD_TAIL_S:
             return []
         said = self._words(0, len(self._tokens), self._tokens, self._times, self._lps) if self._tokens else []
-        k = int(round((start - self._offset) * SAMPLE_RATE))
-        self._reset_buffer(self._audio[k:], self._offset + k / SAMPLE_RATE)
+        self.buffer.cut_before(start)
+        self.buffer.consumed()
+        self._reset_tokens()
         words = [w for w in self._take(self._pass(is_last=True), final=True) if w.start >= start - 1e-6]
         n = overlap_ngram(said, words)
         return words[n:] if n >= 2 else words  # the words just said, heard again
@@ -199,14 +181,14 @@ class SimulStreamingPolicy(AudioBuffer):
         return static + self._context
 
     def _pass(self, is_last: bool) -> Decoded:
-        enc = self.asr.encode(self._audio, self.opts.pad_s)
-        self._transcribed_until = self._offset + self.buffer_duration
+        enc = self.asr.encode(self.buffer.audio, self.opts.pad_s)
+        self.buffer.transcribed()
         tok = self.asr.tokenizer(enc.language)
         sot = list(tok.sot_sequence) + [tok.no_timestamps]
         context = self._context_tokens(tok, len(sot))
         prompt = ([tok.sot_prev] + context if context else []) + sot + self._tokens
         aligned_from = len(prompt) - len(self._tokens) - len(sot)
-        budget = token_budget(self.buffer_duration, self.config.tokens_per_s)
+        budget = token_budget(self.buffer.duration, self.config.tokens_per_s)
         decoded = self._aligner(tok).run(
             self.decoder.features(enc.features),
             enc.content_frames,
@@ -254,7 +236,9 @@ class SimulStreamingPolicy(AudioBuffer):
                 end = after
             else:
                 end = times[b - 1] + _WORD_TAIL_S
-            end = min(max(end, start + FRAME_S), start + _MAX_WORD_S, max(self._transcribed_until, start + FRAME_S))
+            end = min(
+                max(end, start + FRAME_S), start + _MAX_WORD_S, max(self.buffer.transcribed_until, start + FRAME_S)
+            )
             prob = float(np.exp(np.mean(lps[a:b]))) if lps[a:b] else 0.0
             out.append(Word(start, end, text, prob))
         return out
@@ -277,9 +261,9 @@ class SimulStreamingPolicy(AudioBuffer):
                 logprobs=decoded.logprobs[skip:],
             )
             tokens = tokens[skip:]
-        times, t = [], self._times[-1] if self._times else self._offset
+        times, t = [], self._times[-1] if self._times else self.buffer.offset
         for f in decoded.onsets:  # speech runs forward: a token never starts before the one before it
-            t = max(t, self._offset + f * FRAME_S)
+            t = max(t, self.buffer.offset + f * FRAME_S)
             times.append(t)
         held: list[int] = []
         complete = self._next_starts_word(decoded.next_token)  # the decoder's next token begins a word
@@ -299,7 +283,7 @@ class SimulStreamingPolicy(AudioBuffer):
         all_lps = self._lps + decoded.logprobs[len(tokens) :]
         after = None  # the next word's start, when the held-back token begins it
         if complete and not held and decoded.next_onset is not None and all_times:
-            after = max(all_times[-1] + FRAME_S, self._offset + decoded.next_onset * FRAME_S)
+            after = max(all_times[-1] + FRAME_S, self.buffer.offset + decoded.next_onset * FRAME_S)
         words = self._words(self._done, len(all_tokens), all_tokens, all_times, all_lps, after)
         closed = len(words) - len(self._starts(held))  # the held tokens' words stay open
         if not final and not held and words and not self._next_starts_word(decoded.next_token):
@@ -357,10 +341,10 @@ class SimulStreamingPolicy(AudioBuffer):
 
     def _trim(self) -> list[Word]:
         """Keep the buffer within audio_max_len: the words of the cut audio move into the context."""
-        excess = self.buffer_duration - min(self.opts.audio_max_len, WHISPER_MAX_S - self.opts.pad_s)
+        excess = self.buffer.duration - min(self.opts.audio_max_len, WHISPER_MAX_S - self.opts.pad_s)
         if excess <= 0:
             return []
-        cut_t = self._offset + excess
+        cut_t = self.buffer.offset + excess
         starts = self._starts(self._tokens)
         move = 0
         for s in starts:
@@ -375,8 +359,6 @@ class SimulStreamingPolicy(AudioBuffer):
         self._context += self._tokens[:move]
         self._tokens, self._times, self._lps = self._tokens[move:], self._times[move:], self._lps[move:]
         self._done -= move
-        cut = int(round(excess * SAMPLE_RATE))
-        self._audio = self._audio[cut:]
-        self._offset += cut / SAMPLE_RATE
+        self.buffer.cut_before(cut_t)
         self._last_frame -= int(round(excess / FRAME_S))
         return confirmed

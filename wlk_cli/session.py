@@ -1,0 +1,95 @@
+"""One stream: its feed, its state on the engine's models (backend, policy, VAD, diarizer), its files,
+and the controls a front end needs. Making one loads nothing: the models are the engine's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from wlk_cli.config import Settings
+from wlk_cli.engine import Engine
+from wlk_cli.events import EndStats, SessionInfo
+
+
+class Session:
+    """One stream: a feed, its state on the engine's models, its files; and the controls a UI needs
+    (thread-safe). Making one loads nothing: the models are the engine's."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        feed: Any,
+        source_label: str,
+        file_sink: Any | None,
+        total_s: float | None = None,
+        extra_sinks: list[Any] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.feed = feed
+        self.source_label = source_label
+        self.model = settings.model
+        self.policy = settings.policy
+        self.file_sink = file_sink
+        self.total_s = total_s
+        self.extra_sinks = extra_sinks or []
+        parts = engine.stream(settings)
+        self.asr = parts.asr
+        self._policy = parts.policy
+        self._vad = parts.vad
+        self._diarization: Any = None
+        self._attribution: Any = None
+        if parts.diarizer is not None:
+            from wlk_cli.diarization.attribution import SpeakerAttribution
+            from wlk_cli.diarization.worker import DiarizationWorker
+
+            self._diarization = DiarizationWorker(feed.ring, parts.diarizer)
+            self._attribution = SpeakerAttribution(settings.speaker_names)
+        self.interrupted = False
+
+    def run(self, sinks: list[Any]) -> EndStats:
+        from wlk_cli.pipeline import Pipeline
+        from wlk_cli.sinks.base import SinkFanout
+
+        all_sinks = [*sinks, *self.extra_sinks, *([self.file_sink] if self.file_sink is not None else [])]
+        pipeline = Pipeline(
+            self.feed,
+            self._policy,
+            SinkFanout(all_sinks),
+            self._vad,
+            language=lambda: self.asr.language,
+            total_s=self.total_s,
+            diarization=self._diarization,
+            attribution=self._attribution,
+            stopped_early=lambda: self.interrupted,
+        )
+        info = SessionInfo(
+            source=self.source_label,
+            settings={
+                **self.settings.as_dict(),
+                "device": self.asr.model.device,
+                "compute_type": self.asr.model.compute_type,
+                "duration_s": self.total_s,
+            },
+        )
+        self.feed.start()
+        return pipeline.run(info)
+
+    def pause(self, paused: bool) -> None:
+        self.feed.pause(paused)
+
+    def save(self) -> list[Path]:
+        return list(self.file_sink.write()) if self.file_sink is not None else []
+
+    def written(self) -> list[Path]:
+        """The files this session has written so far."""
+        return [p for p in self.file_sink.paths.values() if p.exists()] if self.file_sink is not None else []
+
+    def stop(self, interrupted: bool | None = None) -> None:
+        """End the stream; what was heard is finished and written. ``interrupted``: True for Ctrl-C and
+        SIGTERM; None (q) counts as an interruption when a file's audio was not all released yet (a live
+        source has no end of its own: stopping it is how it ends)."""
+        if interrupted is None:
+            interrupted = not self.feed.live and not self.feed.exhausted
+        self.interrupted = self.interrupted or interrupted
+        self.feed.stop()
