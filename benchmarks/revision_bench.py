@@ -11,6 +11,12 @@ diarization on) runs `--runs` times per tree, the trees alternating first, throu
 run_stream with PYTHONPATH pointing at the tree. Per configuration: each tree's WER, mean and p90
 latency, first-word latency, real-time factor, CPU seconds per audio second, peak RSS; whether the
 confirmed words are the same; and the after/before ratio of the mean latency.
+
+    python benchmarks/revision_bench.py --before /tmp/before --after . --script "diarization_bench.py --speed 1"
+
+``--script`` runs another benchmark script instead, each tree its own copy (its own benchmarks/), with
+PYTHONPATH at that tree, alternating; every JSON line it prints is kept, and the numbers the two trees'
+lines share are set side by side (mean of the runs) with their after/before ratio.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ import os
 import platform
 import shlex
 import statistics
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -58,18 +66,77 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def script_lines(tree: Path, script: str) -> list[dict[str, Any]]:
+    argv = shlex.split(script)
+    env = {**os.environ, "PYTHONPATH": str(tree.resolve())}
+    cmd = [sys.executable, str(tree.resolve() / "benchmarks" / argv[0]), *argv[1:]]
+    r = subprocess.run(cmd, cwd=tree / "benchmarks", env=env, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"{argv[0]} failed in {tree}: {r.stderr.strip()[-400:]}")
+    out = []
+    for line in r.stdout.splitlines():
+        if line.startswith("{"):
+            out.append(json.loads(line))
+    return out
+
+
+def _numbers(d: dict[str, Any], prefix: str = "") -> dict[str, float]:
+    out: dict[str, float] = {}
+    for k, v in d.items():
+        if isinstance(v, bool):
+            continue
+        if isinstance(v, (int, float)):
+            out[prefix + k] = float(v)
+        elif isinstance(v, dict):
+            out.update(_numbers(v, f"{prefix}{k}."))
+    return out
+
+
+def compare_script(trees: dict[str, Path], script: str, runs: int) -> dict[str, Any]:
+    got: dict[str, list[list[dict[str, Any]]]] = {"before": [], "after": []}
+    for i in range(runs):
+        for which in ["before", "after"] if i % 2 == 0 else ["after", "before"]:
+            got[which].append(script_lines(trees[which], script))
+    side: dict[str, dict[str, float]] = {}
+    n_lines = min(len(r) for rs in got.values() for r in rs)
+    for line in range(n_lines):
+        label = str(got["before"][0][line].get("config") or got["before"][0][line].get("dataset") or line)
+        means = {}
+        for which in ("before", "after"):
+            nums = [_numbers(r[line]) for r in got[which]]
+            keys = set.intersection(*(set(n) for n in nums))
+            means[which] = {k: statistics.mean(n[k] for n in nums) for k in keys}
+        for k in sorted(set(means["before"]) & set(means["after"])):
+            b, a = means["before"][k], means["after"][k]
+            side[f"{label}: {k}"] = {"before": round(b, 4), "after": round(a, 4)} | (
+                {"after_over_before": round(a / b, 3)} if b else {}
+            )
+    return {"bench": "revision", "date": datetime.date.today().isoformat(), "script": script, "runs": runs,
+            "machine": f"{platform.node()} {platform.machine()} {os.cpu_count()} cpu", "figures": side}  # fmt: skip
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("wav")
-    ap.add_argument("reference")
+    ap.add_argument("wav", nargs="?")
+    ap.add_argument("reference", nargs="?")
     ap.add_argument("--before", required=True, help="the source tree before the change")
     ap.add_argument("--after", default=".", help="the source tree after it")
     ap.add_argument("--runs", type=int, default=2)
     ap.add_argument("--only", action="append", help="run only these configurations (names above)")
+    ap.add_argument("--script", action="append", help="another benchmark script and its arguments (repeatable)")
     ap.add_argument("--out")
     a = ap.parse_args()
-    ref = Path(a.reference).read_text(encoding="utf-8")
     trees = {"before": Path(a.before), "after": Path(a.after)}
+    if a.script:
+        for script in a.script:
+            result = compare_script(trees, script, a.runs)
+            line = json.dumps(result)
+            print(line, flush=True)
+            if a.out:
+                with open(a.out, "a", encoding="utf-8") as f:
+                    f.write(line + "\n")
+        return
+    ref = Path(a.reference).read_text(encoding="utf-8")
     for name, (model, speed, flags) in CONFIGS.items():
         if a.only and name not in a.only:
             continue

@@ -16,13 +16,11 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
-import tomllib
-
 from wlk_cli.errors import UsageError
 
 PRESETS_DIR = Path(str(importlib.resources.files("wlk_cli") / "presets"))  # inside the package: a wheel has them
 FORMATS = ("srt", "vtt", "json", "txt", "rttm")
-POLICY_CHUNK_S = {"local-agreement": 0.6, "simulstreaming": 0.1}
+POLICY_CHUNK_S = {"local-agreement": 0.6, "simulstreaming": 0.1}  # each policy's own step (and the policies)
 SIMUL_CHUNK_S_LARGER = 0.2  # simulstreaming with models larger than tiny
 SIMUL_BEAMS_TINY = 2  # simulstreaming with tiny models
 
@@ -125,7 +123,7 @@ class Settings:
     # policy
     policy: str = setting(
         "local-agreement", "Streaming policy: local-agreement or simulstreaming (AlignAtt).", "policy",
-        choices=("local-agreement", "simulstreaming"),
+        choices=tuple(POLICY_CHUNK_S),
     )  # fmt: skip
     min_chunk_size: float = setting(
         0.0, "Seconds of new audio between two policy iterations.", "policy", lo=0.05, hi=30.0, zero_is_auto=True,
@@ -317,6 +315,8 @@ def resolve_preset_path(name_or_path: str) -> Path:
 
 def load_preset(name_or_path: str) -> tuple[dict[str, Any], str]:
     """Return (values, description) of a preset, every key checked."""
+    import tomllib  # here: `wlk --help` reads no preset
+
     path = resolve_preset_path(name_or_path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
