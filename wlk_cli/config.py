@@ -233,14 +233,6 @@ class Settings:
     def as_dict(self) -> dict[str, Any]:
         return {**dataclasses.asdict(self), "min_chunk_size": self.chunk_s, "beam_size": self.beams}
 
-    def engine_key(self) -> tuple[Any, ...]:
-        """The engine settings: two runs with the same key can share one engine's models."""
-        return tuple(getattr(self, name) for name in ENGINE_FIELDS)
-
-
-def declaration(name: str) -> Opt:
-    return OPTS[name]
-
 
 def default_of(name: str) -> Any:
     """The declared default of a setting (what a component's own options default to)."""

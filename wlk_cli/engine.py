@@ -101,13 +101,13 @@ class Engine:
         """Refuse a stream whose engine settings differ from this engine's (they need other models)."""
         differ = [n for n in ENGINE_FIELDS if getattr(settings, n) != getattr(self.settings, n)]
         if differ:
-            shown = ", ".join(f"{n}={getattr(settings, n)!r}" for n in differ)
-            raise UsageError(
-                f"engine settings cannot change per stream: {shown} (this engine: {self.describe(differ)})"
-            )
 
-    def describe(self, names: list[str]) -> str:
-        return ", ".join(f"{n}={getattr(self.settings, n)!r}" for n in names)
+            def shown(s: Settings) -> str:
+                return ", ".join(f"{n}={getattr(s, n)!r}" for n in differ)
+
+            raise UsageError(
+                f"engine settings cannot change per stream: {shown(settings)} (this engine: {shown(self.settings)})"
+            )
 
     def stream(self, settings: Settings) -> StreamParts:
         """The per-stream objects for ``settings``: the ASR backend (its language state), the policy,

@@ -94,7 +94,6 @@ class NetworkFeed:
         self.ring = ring
         self.name = name
         self.releases = ReleaseLog()
-        self.received_bytes = 0
         self.dropped_frames = 0
         self._cond = threading.Condition()
         self._ended = False  # the client ended the stream (or the connection closed)
@@ -110,7 +109,6 @@ class NetworkFeed:
         """One binary frame of the client's audio (ignored once the stream was ended)."""
         if self._ended or self._stopped or (self._bytes is not None and self._bytes.ended):
             return
-        self.received_bytes += len(data)
         if self.fmt.format == "container":
             if self._bytes is None:
                 self._start_decoder()
