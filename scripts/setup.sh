@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 VENV=${WLK_VENV:-.venv}
 PY=${PYTHON:-python3}
 
-DEBS=(ffmpeg libportaudio2 espeak-ng tmux pulseaudio pulseaudio-utils libasound2-plugins)
+# chromium and nginx: the web page's and the scale-out's tests (a real browser, a real proxy)
+DEBS=(ffmpeg libportaudio2 espeak-ng tmux pulseaudio pulseaudio-utils libasound2-plugins chromium nginx)
 missing=()
 for p in "${DEBS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -155,7 +155,7 @@ cat call.m4a | wlk file - --tui --diarization --output-dir subs/
 
 
 @app.command("file", cls=GroupedCommand, epilog=FILE_EXAMPLES)
-@with_settings()
+@with_settings(skip=("max_lag",))  # a file's clock waits for the transcription
 def file_cmd(
     path: Annotated[str, typer.Argument(help="Audio or video file, or - for stdin.", show_default=False)],
     preset: Preset = None,
@@ -289,6 +289,71 @@ def listen_cmd(
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     _finish(stats)
+
+
+SERVE_EXAMPLES = """
+wlk serve --model tiny.en
+wlk serve --host 0.0.0.0 --port 8000 --api-token "$TOKEN" --max-sessions 4
+wlk serve --pcm-input --diarization --ssl-certfile cert.pem --ssl-keyfile key.pem
+"""
+SRV = "Server"
+
+
+@app.command("serve", cls=GroupedCommand, epilog=SERVE_EXAMPLES)
+@with_settings(skip=("speed",))  # clients send at their own pace
+def serve_cmd(
+    host: Annotated[str, _opt("Address to listen on (0.0.0.0: every interface).", SRV)] = "127.0.0.1",
+    port: Annotated[int, _opt("TCP port (0: any free one).", SRV)] = 8000,
+    preset: Preset = None,
+    max_sessions: Annotated[
+        int, _opt("Sessions at once; more are refused (0 = what this machine holds in real time).", SRV)
+    ] = 0,
+    pcm_input: Annotated[
+        bool, _opt("/asr clients send s16le 16 kHz mono PCM (an AudioWorklet), not WebM/Opus.", SRV, "--pcm-input")
+    ] = False,
+    api_token: Annotated[
+        Optional[str], _opt("Required token (Bearer header or ?token=). [default: $WLK_API_TOKEN, else none]", SRV)
+    ] = None,
+    allowed_origins: Annotated[
+        Optional[str], _opt("Other web origins allowed to connect, comma-separated (* = any). [default: none]", SRV)
+    ] = None,
+    ssl_certfile: Annotated[Optional[Path], _opt("TLS certificate (https/wss), with --ssl-keyfile.", SRV)] = None,
+    ssl_keyfile: Annotated[Optional[Path], _opt("TLS private key, with --ssl-certfile.", SRV)] = None,
+    max_frame_bytes: Annotated[int, _opt("Largest WebSocket frame accepted.", SRV)] = 1 << 20,
+    max_upload_mb: Annotated[int, _opt("Largest upload to /v1/audio/transcriptions, in MB.", SRV)] = 200,
+    max_session_s: Annotated[float, _opt("Longest session, in seconds.", SRV)] = 4 * 3600.0,
+    idle_timeout: Annotated[float, _opt("Close a stream that sends nothing for this many seconds.", SRV)] = 60.0,
+    debug: Debug = False,
+    *,
+    overrides: dict[str, Any],
+) -> None:
+    """Serve transcription over WebSockets and HTTP: a web page, WhisperLiveKit's /asr, /v1/stream, an
+    OpenAI-compatible API; every session on one set of models."""
+    from wlk_cli.server.serve import ServeOptions, run_serve
+
+    try:
+        settings = _settings(preset, overrides)
+        origins = tuple(o.strip().rstrip("/") for o in (allowed_origins or "").split(",") if o.strip())
+        opts = ServeOptions(
+            host=host,
+            port=port,
+            ssl_certfile=ssl_certfile,
+            ssl_keyfile=ssl_keyfile,
+            max_sessions=max_sessions,
+            pcm_input=pcm_input,
+            api_token=api_token,
+            allowed_origins=origins,
+            max_frame_bytes=max_frame_bytes,
+            max_upload_mb=max_upload_mb,
+            max_session_s=max_session_s,
+            idle_s=idle_timeout,
+            debug=debug,
+        )
+        run_serve(settings, opts)
+    except WlkError as e:
+        _fail(e, debug, preset, overrides.get("model"))
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
 
 
 @app.command("devices", cls=GroupedCommand, epilog="wlk devices\nwlk listen --device 7")

@@ -100,6 +100,14 @@ class Settings:
     chunk_ms: int = setting(
         100, "Size of each audio chunk in ms, as a microphone delivers it.", "input", lo=10, hi=5000
     )
+    max_lag: float = setting(
+        10.0,
+        "Live input: when transcription falls this many seconds behind, the audio it has not reached is "
+        "dropped (and counted) so the transcript catches up; 0 = never.",
+        "input",
+        lo=0.0,
+        hi=600.0,
+    )
     # ASR
     model: str = _asr(
         "base", "Model name (tiny.en, base, small, large-v3, ...) or a CTranslate2 model directory.", scope=ENGINE

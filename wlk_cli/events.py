@@ -85,6 +85,8 @@ class StatusEvent:
     """Blocks lost or overflowed at the source."""
     diarization_lag_s: float | None = None
     """How far speaker decisions trail the newest audio (None without diarization)."""
+    dropped_audio_s: float = 0.0
+    """Audio shed so far because the stream fell too far behind (live input, --max-lag)."""
 
 
 @dataclass(frozen=True)

@@ -130,6 +130,13 @@ class SpeechGate:
             self._fed = max(self._fed, self.vad.position)
         return steps
 
+    def skip_to(self, pos: int) -> None:
+        """The audio before ``pos`` was shed: the gate goes on from there, out of any utterance."""
+        self._fed = self._last_end = pos
+        if self.vad is not None:
+            self.vad.skip_to(pos)
+            self.in_speech = False
+
     def flush(self) -> list[GateStep]:
         """End of stream: the audio of an open utterance (the caller then finishes the policy)."""
         if self.vad is None:
@@ -252,8 +259,10 @@ class Pipeline:
         diarization: Any = None,
         attribution: Any = None,
         stopped_early: Callable[[], bool] = lambda: False,
+        max_lag: float = 0.0,
     ) -> None:
         self.feed = feed
+        self.max_lag = max_lag if feed.live else 0.0  # a file's clock waits for the pipeline
         self.stopped_early = stopped_early  # the user stopped the stream before its end (q in the TUI)
         self.ring = feed.ring
         self.policy = policy
@@ -300,6 +309,19 @@ class Pipeline:
         )
         return self.metrics.lag(max(0.0, self.ring.end / SAMPLE_RATE - max(processed, 0.0)))
 
+    def _shed_if_behind(self, lag: float) -> None:
+        """A live stream further behind than ``max_lag`` ends its utterance with the words heard so far
+        and drops the audio that came during the passes (counted in ``dropped_audio_s``), so its lag
+        stays bounded when the machine cannot keep up; transcription goes on from the newest audio."""
+        if not self.max_lag or lag <= self.max_lag:
+            return
+        self.emitter.words(self.policy.finish(), utterance_end=True)
+        end = self.ring.end
+        self.metrics.dropped_samples += max(0, end - self._read_pos)
+        self._read_pos = end
+        self.gate.skip_to(end)
+        self._status(force=True)
+
     def _status(self, force: bool = False) -> None:
         wall = self.feed.wall_now()
         if not force and wall - self._last_status < STATUS_EVERY_S:
@@ -317,6 +339,7 @@ class Pipeline:
                 processing_s=self.metrics.busy_s,
                 dropped_frames=self.feed.dropped_frames,
                 diarization_lag_s=None if self.diarization is None else self.diarization.lag_s,
+                dropped_audio_s=self.metrics.dropped_samples / SAMPLE_RATE,
             )
         )
 
@@ -340,7 +363,7 @@ class Pipeline:
                     update = self.policy.step()
                     self.metrics.busy_s += time.monotonic() - t
                     self.emitter.words(update)
-                    self._measure_lag()
+                    self._shed_if_behind(self._measure_lag())
                 self._poll_diarization()
                 self._status()
         except KeyboardInterrupt:

@@ -62,6 +62,7 @@ class Session:
             diarization=self._diarization,
             attribution=self._attribution,
             stopped_early=lambda: self.interrupted,
+            max_lag=self.settings.max_lag,
         )
         info = SessionInfo(
             source=self.source_label,

@@ -52,27 +52,40 @@ class FileResult:
 class OfflineTranscriber:
     """The model, loaded once, and how to run it on one file."""
 
-    def __init__(self, settings: Settings, opts: TranscribeOptions) -> None:
+    def __init__(self, settings: Settings, opts: TranscribeOptions, engine: Any = None) -> None:
+        """``engine``: one already loaded (a server's, shared with its streams); else one of its own."""
         from wlk_cli.asr.faster_whisper import FasterWhisperBackend
         from wlk_cli.engine import Engine
 
         self.settings = settings
         self.opts = opts
         self.beams = settings.beam_size or OFFLINE_BEAMS
-        threads = settings.threads or min(4, os.cpu_count() or 2)  # whole files: the decoder is busy enough
-        self.engine = Engine(settings, threads=threads)
+        if engine is None:
+            threads = settings.threads or min(4, os.cpu_count() or 2)  # whole files: the decoder is busy enough
+            engine = Engine(settings, threads=threads)
+        self.engine = engine
         self.backend = FasterWhisperBackend(self.engine.whisper, settings.language, settings.task, self.beams)
         self.batch_size = opts.batch_size or (8 if self.engine.device == "cuda" else 1)
 
-    def words(self, audio: np.ndarray, on_progress: Any = None) -> tuple[list[Word], str | None]:
-        """Every word of ``audio`` and the language it was transcribed in."""
+    def words(
+        self, audio: np.ndarray, on_progress: Any = None, language: str | None = None, prompt: str | None = None
+    ) -> tuple[list[Word], str | None]:
+        """Every word of ``audio`` and the language it was transcribed in; ``language`` and ``prompt``
+        (text before it, as Whisper's initial prompt) for this call only (a server's request)."""
         whisper = self.engine.whisper.whisper
+        # given (or en for English-only models), else detected per file
+        code = (
+            self.backend.language
+            if language is None
+            else self.engine.whisper.check_language(language, self.settings.task)
+        )
         kwargs: dict[str, Any] = dict(
-            language=self.backend.language,  # given (or en for English-only models), else detected per file
+            language=code,
             task=self.settings.task,
             beam_size=self.beams,
             word_timestamps=True,
             vad_filter=self.settings.vad,
+            initial_prompt=prompt or None,
         )
         if self.settings.vad and self.batch_size == 1:  # (the batched pipeline crashed with this padding)
             from faster_whisper.vad import VadOptions
@@ -105,7 +118,7 @@ def _speakers(
     return attribution.assign(words), labelled
 
 
-def _read(path: str) -> tuple[np.ndarray, InputError | None]:
+def read_audio(path: str) -> tuple[np.ndarray, InputError | None]:
     """The file's audio; with what could be decoded before an error (a truncated file) kept."""
     from wlk_cli.audio.decode import AudioDecoder
 
@@ -132,7 +145,7 @@ def transcribe_file(
 
     settings = transcriber.settings
     try:
-        audio, late_error = _read(path)
+        audio, late_error = read_audio(path)
     except InputError as e:
         return FileResult(path, None, e, [])
     t0, cpu0 = time.monotonic(), cpu_seconds()
@@ -149,7 +162,7 @@ def transcribe_file(
         words, turns = _speakers(transcriber.engine, settings, audio, words)
         fan.turns(turns)
     wall = time.monotonic() - t0
-    for seq, seg in enumerate(_sentences(words)):
+    for seq, seg in enumerate(sentences(words)):
         fan.transcript(TranscriptEvent(seq, wall, seg[-1].end, tuple(seg), (), language, utterance_end=True))
     stats = EndStats(
         audio_duration_s=duration,
@@ -172,7 +185,7 @@ def transcribe_file(
     return FileResult(path, stats, late_error, written)
 
 
-def _sentences(words: list[Word]) -> list[list[Word]]:
+def sentences(words: list[Word]) -> list[list[Word]]:
     """Words in groups that end at a sentence end or a pause: the transcript events of the JSON lines."""
     from wlk_cli.text import is_sentence_end
 

@@ -150,6 +150,13 @@ class VoiceActivityController:
                 self._last_end = end
                 events.append(VadEvent("end", end))
 
+    def skip_to(self, pos: int) -> None:
+        """Audio before ``pos`` will not come (it was shed): score on from ``pos``, out of any utterance."""
+        self._pending = np.zeros(0, dtype=np.float32)
+        self._pos = self._last_end = max(self._pos, pos)
+        self.triggered = False
+        self._temp_end = 0
+
     def flush(self) -> list[VadEvent]:
         """End of stream: close an open utterance at the last scored position."""
         events: list[VadEvent] = []

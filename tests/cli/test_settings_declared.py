@@ -18,8 +18,9 @@ from wlk_cli.config import ENGINE_FIELDS, FIELD_TYPES, OPTS, Settings, build_set
 from wlk_cli.errors import UsageError
 
 COMMANDS = {  # command -> the settings it takes
-    "file": [n for n in OPTS],
+    "file": [n for n in OPTS if n != "max_lag"],
     "listen": [n for n in OPTS if n != "speed"],
+    "serve": [n for n in OPTS if n != "speed"],
     "transcribe": [n for n, o in OPTS.items() if o.offline],
 }
 

@@ -96,7 +96,7 @@ def test_webm_opus_decoded_as_it_arrives(engine: Engine, tmp_path: Path) -> None
 
 def test_bytes_that_are_not_audio_end_the_stream_with_one_clear_error(engine: Engine) -> None:
     junk = bytes(range(256)) * 200
-    with pytest.raises(InputError, match="test-stream: no audio data"):
+    with pytest.raises(InputError, match="test-stream: not audio FFmpeg can read"):
         transcribe(engine, AudioFormat(), junk, frame=1000)
 
 

@@ -7,6 +7,7 @@ with a scripted speech probability (loud windows are speech); the policy and the
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pytest
@@ -81,6 +82,7 @@ class FakePolicy:
 class RecordingSink:
     events: list[object] = field(default_factory=list)
     ended: list[object] = field(default_factory=list)
+    statuses: list[Any] = field(default_factory=list)
 
     def start(self, session: object) -> None:
         self.events.append(session)
@@ -89,7 +91,7 @@ class RecordingSink:
         self.events.append(event)
 
     def status(self, event: object) -> None:
-        pass
+        self.statuses.append(event)
 
     def speakers(self, event: object) -> None:
         self.events.append(event)
@@ -175,3 +177,38 @@ def test_the_gate_feeds_an_open_utterance_as_it_grows() -> None:
     fed = [s for s in steps if s.__class__.__name__ == "Feed"]
     assert fed and fed[-1].end == gate.vad.position  # type: ignore[union-attr]
     assert [s.__class__.__name__ for s in gate.flush()] == ["Feed"] and not gate.in_speech
+
+
+@dataclass
+class SlowPolicy(FakePolicy):
+    """A pass costs wall time in proportion to the audio held (as LocalAgreement's does)."""
+
+    cost: float = 0.01  # wall seconds per second of audio held
+
+    def step(self) -> PolicyUpdate:
+        import time
+
+        time.sleep(self.cost * sum(e - s for s, e in self._buffer))
+        return super().step()
+
+
+def _live_run(max_lag: float) -> tuple[Any, RecordingSink, list[float]]:
+    # 60 s of speech fed 20x faster than real time: each pass takes longer as the audio it covers grows
+    clock = AudioClock([audio_of(("speech", 60.0))], RingBuffer(SR * 120), 100, 20.0)
+    clock.live = True  # as a microphone or a network stream: it does not wait for the pipeline
+    sink = RecordingSink()
+    pipeline = Pipeline(clock, SlowPolicy(), sink, loudness_vad(), max_lag=max_lag)
+    clock.start()
+    stats = pipeline.run(SessionInfo(source="fake", settings={}))
+    return stats, sink, [ev.lag_s for ev in sink.statuses]
+
+
+def test_a_live_stream_that_falls_behind_sheds_audio_and_says_so() -> None:
+    stats, sink, lags = _live_run(max_lag=4.0)
+    assert stats.dropped_audio_s > 1.0 and max(lags) >= 0  # type: ignore[attr-defined]
+    assert stats.max_lag_s < 4.0 + 2.0  # type: ignore[attr-defined]  # bounded: one pass beyond the limit
+    words = [w for e in sink.transcripts for w in e.confirmed]
+    assert words[-1].end > 55.0  # transcription went on to the newest audio
+    assert any(ev.dropped_audio_s > 0 for ev in sink.statuses)  # said while it runs
+    behind, _, _ = _live_run(max_lag=0.0)
+    assert behind.dropped_audio_s == 0.0 and behind.max_lag_s > 8.0  # type: ignore[attr-defined]

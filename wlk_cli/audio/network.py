@@ -23,6 +23,7 @@ from wlk_cli.audio.ring import RingBuffer
 from wlk_cli.errors import InputError
 
 PCM_FORMATS = {"s16le": np.int16, "f32le": np.float32}
+NOT_AUDIO = "not audio FFmpeg can read (send WebM/Opus, Ogg, WAV, MP3, ... or raw PCM as s16le or f32le)"
 
 
 @dataclass(frozen=True)
@@ -161,7 +162,10 @@ class NetworkFeed:
                 self._write(block)
         except InputError as e:
             if self.ring.end == 0 or "truncated" not in str(e):  # a stream cut short is no error
-                self._fail(InputError(str(e).replace("stdin", self.name, 1)))
+                text = str(e).replace("stdin", self.name, 1)
+                if "no audio data" in text:  # (the hint for stdin names a flag a client does not have)
+                    text = f"{self.name}: {NOT_AUDIO}"
+                self._fail(InputError(text))
         except BaseException as e:  # noqa: BLE001 - reported to the pipeline, which ends the stream
             self._fail(e)
         finally:
