@@ -207,8 +207,10 @@ def run_file(
     raw: Any = None,
     stdout: IO[str] | None = None,
     stdin: IO[bytes] | None = None,
+    remote: Any = None,
 ) -> EndStats:
-    """Transcribe ``source`` (a path or ``-``) fed as if live; returns the end statistics."""
+    """Transcribe ``source`` (a path or ``-``) fed as if live; returns the end statistics. ``remote``
+    (RemoteOptions): on a `wlk serve` instead of models here."""
     from wlk_cli.audio import SAMPLE_RATE
     from wlk_cli.audio.clock import AudioClock
     from wlk_cli.audio.decode import AudioDecoder
@@ -228,10 +230,19 @@ def run_file(
     if decoder.note:
         print(f"wlk: note: {decoder.note}", file=sys.stderr, flush=True)
     files = file_sink(settings, out, out_dir, stem)
-    engine = start_engine(settings)
     clock = AudioClock(decoder.blocks(), RingBuffer(SAMPLE_RATE * 120), settings.chunk_ms, settings.speed)
-    session = Session(engine, settings, clock, decoder.name, files, decoder.duration_s, _extra_sinks(out))
+    session = _session(settings, remote, clock, decoder.name, files, decoder.duration_s, _extra_sinks(out))
     return run_session(session, mode, stdout, out.no_files_note(source))
+
+
+def _session(settings: Settings, remote: Any, feed: Any, label: str, files: Any, total_s: float | None,
+             extra: list[Any]) -> Any:  # fmt: skip
+    """The stream's session: on this machine's models (loaded now), or on a server's."""
+    if remote is not None:
+        from wlk_cli.server.client import RemoteSession
+
+        return RemoteSession(remote, settings, feed, label, files, total_s, extra)
+    return Session(start_engine(settings), settings, feed, label, files, total_s, extra)
 
 
 def run_listen(
@@ -240,6 +251,7 @@ def run_listen(
     device: str | None = None,
     system: bool = False,
     stdout: IO[str] | None = None,
+    remote: Any = None,
 ) -> EndStats:
     """Transcribe a microphone or system audio until stopped."""
     from wlk_cli.audio import SAMPLE_RATE
@@ -255,9 +267,9 @@ def run_listen(
     stem = time.strftime("wlk-%Y%m%d-%H%M%S")
     files = file_sink(settings, out, out.output_dir or Path.cwd(), stem)
     dev = pick_input(device, system)
-    engine = start_engine(settings)  # the models load, then capture starts
     feed = MicrophoneFeed(dev, RingBuffer(SAMPLE_RATE * 120), block_ms=settings.chunk_ms)
-    session = Session(engine, settings, feed, dev.label, files, None, _extra_sinks(out))
+    # the models load (here, unless a server has them), then capture starts
+    session = _session(settings, remote, feed, dev.label, files, None, _extra_sinks(out))
     select_source(dev)
     feed.open()
     try:

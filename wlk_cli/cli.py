@@ -102,6 +102,32 @@ StdoutFormat = Annotated[
     str, _opt("stdout: auto (text on a terminal, else JSON lines), jsonl or text.", OUT, "--format")
 ]
 Debug = Annotated[bool, _opt("Show tracebacks.", None, "--debug")]
+ServerUrl = Annotated[
+    Optional[str],
+    _opt("Transcribe on a `wlk serve` at this URL (ws://host:8000); audio, TUI and files stay here.", IN, "--server"),
+]
+ServerToken = Annotated[
+    Optional[str], _opt("The server's API token. [default: $WLK_API_TOKEN, else none]", IN, "--api-token")
+]
+
+
+def _remote(url: str | None, token: str | None, overrides: dict[str, Any]) -> Any:
+    """Where to transcribe: None for this machine, else the server (engine flags given must match it)."""
+    if url is None:
+        if token is not None:
+            from wlk_cli.errors import UsageError
+
+            raise UsageError("api-token: only with --server")
+        return None
+    import os
+
+    from wlk_cli.config import ENGINE_FIELDS
+    from wlk_cli.server.client import RemoteOptions
+
+    engine = {k: v for k, v in overrides.items() if k in ENGINE_FIELDS and v is not None}
+    remote = RemoteOptions(url, token or os.environ.get("WLK_API_TOKEN") or None, engine)
+    remote.stream_url()  # a bad URL is refused before anything starts
+    return remote
 
 
 def _fail(e: WlkError, debug: bool, preset: str | None = None, model: str | None = None) -> None:
@@ -168,6 +194,8 @@ def file_cmd(
     output_name: OutputName = None,
     no_files: NoFiles = False,
     jsonl: JsonlPath = None,
+    server: ServerUrl = None,
+    api_token: ServerToken = None,
     debug: Debug = False,
     *,
     overrides: dict[str, Any],
@@ -189,7 +217,7 @@ def file_cmd(
         out = OutputOptions(
             mode=mode, write_files=not no_files, output_dir=output_dir, output_name=output_name, jsonl_path=jsonl
         )
-        stats = run_file(path, settings, out, raw=raw)
+        stats = run_file(path, settings, out, raw=raw, remote=_remote(server, api_token, overrides))
     except WlkError as e:
         _fail(e, debug, preset, overrides.get("model"))
     except KeyboardInterrupt:
@@ -264,6 +292,8 @@ def listen_cmd(
     output_name: OutputName = None,
     no_files: NoFiles = False,
     jsonl: JsonlPath = None,
+    server: ServerUrl = None,
+    api_token: ServerToken = None,
     debug: Debug = False,
     *,
     overrides: dict[str, Any],
@@ -283,7 +313,8 @@ def listen_cmd(
             output_name=output_name,
             jsonl_path=jsonl,
         )
-        stats = run_listen(settings, out, device=device, system=system)
+        remote = _remote(server, api_token, overrides)
+        stats = run_listen(settings, out, device=device, system=system, remote=remote)
     except WlkError as e:
         _fail(e, debug, preset, overrides.get("model"))
     except KeyboardInterrupt:
