@@ -6,8 +6,13 @@ cd "$(dirname "$0")/.."
 VENV=${WLK_VENV:-.venv}
 PY=${PYTHON:-python3}
 
-# chromium and nginx: the web page's and the scale-out's tests (a real browser, a real proxy)
-DEBS=(ffmpeg libportaudio2 espeak-ng tmux pulseaudio pulseaudio-utils libasound2-plugins chromium nginx)
+# ffmpeg, PortAudio: what wlk runs on. The rest is for the tests: espeak-ng (speech in other languages),
+# tmux (the TUI), PulseAudio (a real sound server), chromium (the web page), nginx (scale-out).
+# WLK_SETUP=runtime (deploy/Dockerfile) installs only what wlk runs on.
+DEBS=(ffmpeg libportaudio2)
+if [ "${WLK_SETUP:-all}" != runtime ]; then
+  DEBS+=(espeak-ng tmux pulseaudio pulseaudio-utils libasound2-plugins chromium nginx)
+fi
 missing=()
 for p in "${DEBS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -102,8 +102,8 @@ class Settings:
     )
     max_lag: float = setting(
         10.0,
-        "Live input: when transcription falls this many seconds behind, the audio it has not reached is "
-        "dropped (and counted) so the transcript catches up; 0 = never.",
+        "Live input: when the audio not yet transcribed came this many seconds ago, it is dropped (and "
+        "counted) so the transcript catches up; 0 = never.",
         "input",
         lo=0.0,
         hi=600.0,

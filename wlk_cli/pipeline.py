@@ -299,21 +299,30 @@ class Pipeline:
             return
         self.emitter.speakers(self.diarization.drain())
 
-    def _measure_lag(self) -> float:
-        # in speech: the policy has transcribed up to its last pass, and the silence the VAD skipped
-        # before this utterance counts as done (the previous utterance's end is not a backlog)
+    def _processed(self) -> float:
+        """Stream time up to which the audio is done with: in speech, the policy has transcribed up to its
+        last pass, and the silence the VAD skipped before this utterance counts as done (the previous
+        utterance's end is not a backlog)."""
         processed = (
             max(self.policy.transcribed_until, self.gate.speech_start / SAMPLE_RATE)
             if self.gate.in_speech
             else self._read_pos / SAMPLE_RATE
         )
-        return self.metrics.lag(max(0.0, self.ring.end / SAMPLE_RATE - max(processed, 0.0)))
+        return max(processed, 0.0)
 
-    def _shed_if_behind(self, lag: float) -> None:
-        """A live stream further behind than ``max_lag`` ends its utterance with the words heard so far
-        and drops the audio that came during the passes (counted in ``dropped_audio_s``), so its lag
-        stays bounded when the machine cannot keep up; transcription goes on from the newest audio."""
-        if not self.max_lag or lag <= self.max_lag:
+    def _measure_lag(self) -> float:
+        return self.metrics.lag(max(0.0, self.ring.end / SAMPLE_RATE - self._processed()))
+
+    def _shed_if_behind(self) -> None:
+        """A live stream whose oldest audio not yet done with came more than ``max_lag`` seconds ago (wall
+        time: a client that sends faster than real time is not behind for that) ends its utterance with
+        the words heard so far and drops the audio that came during the passes (counted in
+        ``dropped_audio_s``), so its lag stays bounded when the machine cannot keep up; transcription
+        goes on from the newest audio."""
+        if not self.max_lag:
+            return
+        came = self.feed.release_wall(int(self._processed() * SAMPLE_RATE))
+        if came is None or self.feed.wall_now() - came <= self.max_lag:
             return
         self.emitter.words(self.policy.finish(), utterance_end=True)
         end = self.ring.end
@@ -363,7 +372,8 @@ class Pipeline:
                     update = self.policy.step()
                     self.metrics.busy_s += time.monotonic() - t
                     self.emitter.words(update)
-                    self._shed_if_behind(self._measure_lag())
+                    self._measure_lag()
+                    self._shed_if_behind()
                 self._poll_diarization()
                 self._status()
         except KeyboardInterrupt:

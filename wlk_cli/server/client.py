@@ -23,7 +23,7 @@ from wlk_cli.errors import InputError, UsageError, WlkError
 from wlk_cli.events import EndStats, SessionInfo, SpeakersEvent, StatusEvent, TranscriptEvent, Word
 from wlk_cli.sinks.base import SinkFanout
 
-NOT_SENT = {"speed", "max_lag", "formats"}  # the local clock's pace, the server's own limit, local files
+NOT_SENT = {"speed", "formats"}  # the local clock's pace, the local files
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,8 @@ class RemoteSession:
     def start_message(self) -> dict[str, Any]:
         values = {n: v for n, v in self.settings.as_dict().items() if n in OPTS and n not in NOT_SENT}
         stream = {n: v for n, v in values.items() if n not in ENGINE_FIELDS}
+        # a file's words are all wanted (at any --speed); a live source keeps up by --max-lag, as here
+        stream["max_lag"] = self.settings.max_lag if self.feed.live else 0.0
         return {"type": "start", "format": "f32le", "rate": 16000, "channels": 1, "status": True,
                 **stream, **self.remote.engine}  # fmt: skip
 

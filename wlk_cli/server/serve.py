@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import signal
 import socket
 import sys
 import threading
@@ -73,6 +74,10 @@ def _listen(host: str, port: int) -> socket.socket:
     sock.listen(128)
     sock.set_inheritable(True)
     return sock
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def urls(host: str, port: int, tls: bool) -> list[str]:
@@ -146,6 +151,9 @@ def run_serve(settings: Settings, opts: ServeOptions) -> None:
             server.should_exit = True
 
     threading.Thread(target=load, name="wlk-load", daemon=True).start()
+    # uvicorn shuts down on SIGINT/SIGTERM (open streams get close 1012), then raises the signal again
+    # under the handlers it found: SIGTERM then ends the command as Ctrl-C does (exit 130)
+    signal.signal(signal.SIGTERM, _interrupt)
     server.run(sockets=[sock])
     if failure:
         raise failure[0]
