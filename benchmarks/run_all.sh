@@ -39,3 +39,7 @@ for speed in 1 2 4; do
   $PY benchmarks/stream_bench.py "$WAV" "$REF" --model tiny.en --speed "$speed" --no-baseline --out "$OUT" \
     -- --policy simulstreaming
 done
+# Issue #14: wlk serve (4 concurrent real-time sessions and a 5th refused, overhead against wlk file, soak)
+$PY benchmarks/server_bench.py concurrency --out "$OUT"
+$PY benchmarks/server_bench.py overhead --runs 3 --out "$OUT"
+$PY benchmarks/server_bench.py soak --minutes 10 --out "$OUT"

@@ -140,7 +140,8 @@ async def stream_wlk(url: str, data: bytes, chunk: int, pace: float, origin: str
     async with websockets.connect(url, additional_headers=headers) as ws:
         got.messages.append(json.loads(await ws.recv()))
         got.times.append(time.monotonic())
-        if got.messages[0].get("type") != "config":
+        if got.messages[0].get("type") != "config":  # refused: the close follows the error
+            await ws.wait_closed()
             got.close_code = ws.close_code
             return got
 

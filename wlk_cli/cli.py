@@ -331,7 +331,7 @@ SRV = "Server"
 
 
 @app.command("serve", cls=GroupedCommand, epilog=SERVE_EXAMPLES)
-@with_settings(skip=("speed",))  # clients send at their own pace
+@with_settings(skip=("speed", "formats"))  # clients send at their own pace; the files are the clients' own
 def serve_cmd(
     host: Annotated[str, _opt("Address to listen on (0.0.0.0: every interface).", SRV)] = "127.0.0.1",
     port: Annotated[int, _opt("TCP port (0: any free one).", SRV)] = 8000,

@@ -11,7 +11,35 @@ from wlk_cli.engine import Engine
 from wlk_cli.events import EndStats, SessionInfo
 
 
-class Session:
+class StreamControls:
+    """What a front end can ask of a stream, local or remote: ``feed``, ``file_sink`` and ``interrupted``
+    are the stream's."""
+
+    feed: Any
+    file_sink: Any | None
+    interrupted: bool
+
+    def pause(self, paused: bool) -> None:
+        self.feed.pause(paused)
+
+    def save(self) -> list[Path]:
+        return list(self.file_sink.write()) if self.file_sink is not None else []
+
+    def written(self) -> list[Path]:
+        """The files this session has written so far."""
+        return [p for p in self.file_sink.paths.values() if p.exists()] if self.file_sink is not None else []
+
+    def stop(self, interrupted: bool | None = None) -> None:
+        """End the stream; what was heard is finished and written. ``interrupted``: True for Ctrl-C and
+        SIGTERM; None (q) counts as an interruption when a file's audio was not all released yet (a live
+        source has no end of its own: stopping it is how it ends)."""
+        if interrupted is None:
+            interrupted = not self.feed.live and not self.feed.exhausted
+        self.interrupted = self.interrupted or interrupted
+        self.feed.stop()
+
+
+class Session(StreamControls):
     """One stream: a feed, its state on the engine's models, its files; and the controls a UI needs
     (thread-safe). Making one loads nothing: the models are the engine's."""
 
@@ -75,22 +103,3 @@ class Session:
         )
         self.feed.start()
         return pipeline.run(info)
-
-    def pause(self, paused: bool) -> None:
-        self.feed.pause(paused)
-
-    def save(self) -> list[Path]:
-        return list(self.file_sink.write()) if self.file_sink is not None else []
-
-    def written(self) -> list[Path]:
-        """The files this session has written so far."""
-        return [p for p in self.file_sink.paths.values() if p.exists()] if self.file_sink is not None else []
-
-    def stop(self, interrupted: bool | None = None) -> None:
-        """End the stream; what was heard is finished and written. ``interrupted``: True for Ctrl-C and
-        SIGTERM; None (q) counts as an interruption when a file's audio was not all released yet (a live
-        source has no end of its own: stopping it is how it ends)."""
-        if interrupted is None:
-            interrupted = not self.feed.live and not self.feed.exhausted
-        self.interrupted = self.interrupted or interrupted
-        self.feed.stop()

@@ -20,7 +20,7 @@ from wlk_cli.errors import UsageError
 COMMANDS = {  # command -> the settings it takes
     "file": [n for n in OPTS if n != "max_lag"],
     "listen": [n for n in OPTS if n != "speed"],
-    "serve": [n for n in OPTS if n != "speed"],
+    "serve": [n for n in OPTS if n not in ("speed", "formats")],
     "transcribe": [n for n, o in OPTS.items() if o.offline],
 }
 

@@ -259,3 +259,33 @@ def test_port_in_use_and_bad_options(server: Server, tmp_path: Path) -> None:
     one_line_error(r, 2, "both --ssl-certfile and --ssl-keyfile")
     r = wlk("serve", "--model", "nonexistent-model", "--port", "0", timeout=60)
     assert r.returncode == 4 and "Traceback" not in r.stderr.decode()
+
+
+def test_tls(tmp_path: Path) -> None:
+    import ssl
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    with serve("--ssl-certfile", str(cert), "--ssl-keyfile", str(key), tmp=tmp_path) as s:
+        assert "https://127.0.0.1" in s.stderr() and "wss://127.0.0.1" in s.stderr()
+        https = f"https://127.0.0.1:{s.port}"
+        assert httpx.get(https + "/health", verify=ssl.create_default_context(cafile=str(cert))).status_code == 200
+
+        async def wss() -> tuple[dict[str, Any], int | None]:
+            import websockets
+
+            context = ssl.create_default_context(cafile=str(cert))
+            async with websockets.connect(f"wss://127.0.0.1:{s.port}/asr", ssl=context) as ws:
+                config = json.loads(await ws.recv())
+                await ws.send(b"")
+                async for m in ws:
+                    if json.loads(m).get("type") == "ready_to_stop":
+                        break
+            return config, ws.close_code
+
+        config, code = asyncio.run(wss())
+        assert config["type"] == "config" and code == 1000

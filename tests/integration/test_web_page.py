@@ -60,3 +60,50 @@ def test_page_transcribes_the_microphone(server: Server, tmp_path: Path) -> None
     assert "-->" in files["srt"] and files["vtt"].startswith("WEBVTT") and text.split()[0] in files["txt"]
     assert '"segments"' in files["json"]
     assert httpx.get(server.http + "/health").json()["sessions"] == 0
+
+
+WLK_WEB = Path(__file__).parent.parent / "data" / "whisperlivekit-web"
+
+
+@pytest.mark.parametrize("pcm", [False, True], ids=["mediarecorder-webm", "audioworklet-pcm"])
+def test_whisperlivekit_page_unmodified(tmp_path: Path, pcm: bool) -> None:
+    """WhisperLiveKit's own page (v0.2.25), served from another origin that the server allows, pointed at
+    our /asr: WebM from MediaRecorder, or (--pcm-input) its AudioWorklet's 16 kHz PCM."""
+    import functools
+    import http.server
+    import threading
+
+    clip, ref = joined_clips(tmp_path)
+    seconds = _duration(clip)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(WLK_WEB))
+    static = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=static.serve_forever, daemon=True).start()
+    page = f"http://127.0.0.1:{static.server_address[1]}"
+    args = ["--allowed-origins", page, *(["--pcm-input"] if pcm else [])]
+    try:
+        with serve(*args, tmp=tmp_path) as s:
+
+            async def drive() -> str:
+                async with browser.open_page(page + "/live_transcription.html", clip) as tab:
+                    await tab.wait_for("!!document.getElementById('websocketInput')", 30)
+                    url = s.ws + "/asr"
+                    await tab.evaluate(
+                        "(() => { const i = document.getElementById('websocketInput');"
+                        f" i.value = {url!r}; i.dispatchEvent(new Event('change')); }})()"
+                    )
+                    await tab.evaluate("document.getElementById('recordButton').click()")
+                    await asyncio.sleep(seconds + 2.5)
+                    await tab.evaluate("document.getElementById('recordButton').click()")  # stop
+                    await tab.wait_for("!document.getElementById('recordButton').classList.contains('recording')", 30)
+                    await asyncio.sleep(3.0)  # ready_to_stop, the last state
+                    return str(
+                        await tab.evaluate(
+                            "[...document.querySelectorAll('#linesTranscript .textcontent')]"
+                            ".map(e => e.textContent).join(' ')"
+                        )
+                    )
+
+            text = asyncio.run(drive())
+    finally:
+        static.shutdown()
+    assert wer(ref, text) <= 0.15, text

@@ -12,7 +12,6 @@ import asyncio
 import json
 import threading
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -21,6 +20,7 @@ import numpy as np
 from wlk_cli.config import ENGINE_FIELDS, OPTS, Settings
 from wlk_cli.errors import InputError, UsageError, WlkError
 from wlk_cli.events import EndStats, SessionInfo, SpeakersEvent, StatusEvent, TranscriptEvent, Word
+from wlk_cli.session import StreamControls
 from wlk_cli.sinks.base import SinkFanout
 
 NOT_SENT = {"speed", "formats"}  # the local clock's pace, the local files
@@ -61,7 +61,7 @@ def _error_for(code: int | None, message: str) -> WlkError:
     return WlkError(message)
 
 
-class RemoteSession:
+class RemoteSession(StreamControls):
     """One stream transcribed by a remote server; the same controls as a local session."""
 
     def __init__(
@@ -87,22 +87,6 @@ class RemoteSession:
         self.interrupted = False
         self.feed_error: WlkError | None = None
         self._started = False  # the server's session line came
-
-    # -- the controls a front end uses ----------------------------------------------------------
-    def pause(self, paused: bool) -> None:
-        self.feed.pause(paused)
-
-    def save(self) -> list[Path]:
-        return list(self.file_sink.write()) if self.file_sink is not None else []
-
-    def written(self) -> list[Path]:
-        return [p for p in self.file_sink.paths.values() if p.exists()] if self.file_sink is not None else []
-
-    def stop(self, interrupted: bool | None = None) -> None:
-        if interrupted is None:
-            interrupted = not self.feed.live and not self.feed.exhausted
-        self.interrupted = self.interrupted or interrupted
-        self.feed.stop()
 
     # -- the stream -------------------------------------------------------------------------------
     def start_message(self) -> dict[str, Any]:

@@ -26,13 +26,42 @@ from wlk_cli.events import EndStats, SessionInfo, SpeakersEvent, SpeakerTurn, St
 
 log = logging.getLogger("wlk.server")
 
-# CPU seconds per audio second of one stream, measured on this project's 2-core benchmark machine
-# (benchmarks/RESULTS.md): what a default --max-sessions is worked out from
+# CPU seconds per audio second of one stream: what a default --max-sessions is worked out from. The
+# figures of `wlk file --speed 1` on this project's 2-core benchmark machine (benchmarks/RESULTS.md), a
+# margin over what a session of a server costs (tiny.en local-agreement: 0.12, server_bench.py)
 _CPU_COST = {("tiny", "local-agreement"): 0.35, ("tiny", "simulstreaming"): 0.85}
 _CPU_COST_OTHER = {"local-agreement": 0.8, "simulstreaming": 1.6}
 _DIARIZATION_COST = 0.15
 CPU_HEADROOM = 0.8  # the share of the CPU sessions may use: the rest is the server, decoding, spikes
 NOT_PER_STREAM = {"speed": "a network stream is paced by its client"}
+
+
+def _libc() -> Any:
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        lib = ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+    return lib if lib is not None and hasattr(lib, "malloc_trim") else None
+
+
+def limit_malloc_arenas(n: int = 2) -> None:
+    """Ask glibc for at most ``n`` malloc arenas. Each thread that allocates gets an arena of its own,
+    up to 8 per core, and memory freed in one is kept for it: with a thread per session a server's RSS
+    climbs with every new thread. Call before the threads start; a no-op without glibc."""
+    lib = _libc()
+    if lib is not None:
+        lib.mallopt(-8, n)  # M_ARENA_MAX
+
+
+def release_memory() -> None:
+    """Give the memory a finished session freed back to the system (glibc's malloc_trim)."""
+    lib = _libc()
+    if lib is not None:
+        lib.malloc_trim(0)
 
 
 def default_max_sessions(settings: Settings, cpus: int, device: str) -> int:
@@ -185,17 +214,20 @@ class Hub:
         """Run ``run`` in ``slot`` (taken before); the slot is free again when its thread has ended."""
         with self._lock:
             self._active[slot] = run
-        run.start(sinks, lambda: self._finished(slot, run))
+        run.start(sinks, lambda stats, error: self._finished(slot, stats, error))
 
-    def _finished(self, slot: int, run: StreamRun) -> None:
+    def _finished(self, slot: int, stats: EndStats | None, error: BaseException | None) -> None:
+        release_memory()
         with self._lock:
             self._active.pop(slot, None)
-            if run.stats is not None:
-                self.metrics.audio_seconds_total += run.stats.audio_duration_s
-                self.metrics.dropped_audio_seconds_total += run.stats.dropped_audio_s
-                self.metrics.processing_seconds_total += run.stats.processing_time_s
-            if run.error is not None:
-                self.metrics.count(self.metrics.errors_total, type(run.error).__name__)
+            if stats is not None:
+                self.metrics.audio_seconds_total += stats.audio_duration_s
+                self.metrics.dropped_audio_seconds_total += stats.dropped_audio_s
+                self.metrics.processing_seconds_total += stats.processing_time_s
+                if stats.error is not None:
+                    self.metrics.count(self.metrics.errors_total, "session")
+            elif error is not None:
+                self.metrics.count(self.metrics.errors_total, type(error).__name__)
 
     def health(self) -> dict[str, Any]:
         n = self.sessions
@@ -282,6 +314,31 @@ class EventSink:
         self.put(("end", stats))
 
 
+class _OnEnd:
+    """The first sink of a stream: hears only its end."""
+
+    def __init__(self, call: Callable[[EndStats], None]) -> None:
+        self.call = call
+
+    def start(self, session: SessionInfo) -> None:
+        pass
+
+    def transcript(self, event: TranscriptEvent) -> None:
+        pass
+
+    def status(self, event: StatusEvent) -> None:
+        pass
+
+    def speakers(self, event: SpeakersEvent) -> None:
+        pass
+
+    def turns(self, turns: list[SpeakerTurn]) -> None:
+        pass
+
+    def end(self, stats: EndStats) -> None:
+        self.call(stats)
+
+
 class StreamRun:
     """One stream on its own thread. The connection feeds :attr:`feed` and reads :attr:`queue`; the last
     item is ``("done", error or None)``."""
@@ -308,7 +365,18 @@ class StreamRun:
         except RuntimeError:  # the loop is closed: the server is shutting down
             pass
 
-    def start(self, sinks: list[Any], finished: Callable[[], None]) -> None:
+    def start(self, sinks: list[Any], finished: Callable[[EndStats | None, BaseException | None], None]) -> None:
+        """Run the session on its thread. ``finished`` is called once, as soon as the stream has ended
+        and before any sink hears of it: a client that starts again on its ``end`` line finds its slot
+        free."""
+        once = threading.Lock()
+
+        def release(stats: EndStats | None, error: BaseException | None = None) -> None:
+            if once.acquire(blocking=False):
+                finished(stats, error)
+
+        sinks = [_OnEnd(release), *sinks]
+
         def run() -> None:
             try:
                 if "torch" in sys.modules:  # simulstreaming's decoder or the diarizer: this stream's share
@@ -320,7 +388,7 @@ class StreamRun:
                 log.exception("session failed")
                 self.error = e
             finally:
-                finished()
+                release(None, self.error)
                 self.put(("done", self.error))
 
         self._thread = threading.Thread(target=run, name="wlk-session", daemon=True)

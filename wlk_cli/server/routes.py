@@ -192,7 +192,8 @@ async def _serve_stream(ws: WebSocket, hub: Hub, access: Access, native: bool) -
         await _refuse(ws, native, e.code, e.reason)
         return
     except WlkError as e:
-        hub.give_back(slot) if slot is not None else None
+        if slot is not None:
+            hub.give_back(slot)
         hub.refused("settings")
         await _refuse(ws, native, CLOSE_POLICY, str(e))
         return
@@ -251,7 +252,10 @@ def _short(reason: str) -> str:
 async def _native_start(ws: WebSocket, hub: Hub) -> tuple[Any, AudioFormat, bool, bytes | None]:
     """The optional first ``{"type": "start", ...}`` frame of ``/v1/stream``: per-stream settings and the
     audio format. A binary first frame is audio, with the server's settings."""
-    msg = await asyncio.wait_for(ws.receive(), hub.limits.idle_s)
+    try:
+        msg = await asyncio.wait_for(ws.receive(), hub.limits.idle_s)
+    except asyncio.TimeoutError:
+        raise Refused(CLOSE_POLICY, f"nothing sent for {hub.limits.idle_s:.0f} s: the stream is closed") from None
     if msg["type"] == "websocket.disconnect":
         raise WebSocketDisconnect(msg.get("code", 1000))
     if msg.get("bytes") is not None:

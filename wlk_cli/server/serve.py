@@ -97,11 +97,12 @@ def run_serve(settings: Settings, opts: ServeOptions) -> None:
     """Serve until SIGINT/SIGTERM (open sessions are closed cleanly)."""
     import uvicorn
 
-    from wlk_cli.server.hub import Hub, Limits, default_max_sessions
+    from wlk_cli.server.hub import Hub, Limits, default_max_sessions, limit_malloc_arenas
     from wlk_cli.server.routes import build_app
     from wlk_cli.server.security import Access
 
     opts.check()
+    limit_malloc_arenas()  # before any thread: see hub.limit_malloc_arenas
     sock = _listen(opts.host, opts.port)
     port = sock.getsockname()[1]
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

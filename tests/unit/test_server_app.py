@@ -1,0 +1,78 @@
+"""The server's application without models (Starlette's TestClient, in process): what it answers
+while its models load, its protocol state, its access rules."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from starlette.testclient import TestClient
+
+from wlk_cli.config import Settings
+from wlk_cli.events import SpeakersEvent, StatusEvent, TranscriptEvent, Word
+from wlk_cli.server.hub import Hub, Limits, default_max_sessions
+from wlk_cli.server.protocols import OPEN_WORDS, WlkState, wlk_time
+from wlk_cli.server.routes import build_app
+from wlk_cli.server.security import Access
+
+
+def test_while_loading_health_is_503_and_streams_are_refused_with_1013() -> None:
+    hub = Hub(None, Settings(model="tiny.en"), Limits(max_sessions=2))
+    client = TestClient(build_app(hub, Access()))
+    r = client.get("/health")
+    assert r.status_code == 503 and r.json()["status"] == "loading"
+    with client.websocket_connect("/asr") as ws:
+        msg = json.loads(ws.receive_text())
+        closed = ws.receive()
+    assert msg["status"] == "error" and "loading" in msg["error"] and closed["code"] == 1013
+    assert 'wlk_refused_total{reason="loading"} 1' in client.get("/metrics").text
+
+
+def test_origin_and_token_rules() -> None:
+    access = Access("tok", ("https://app.example",))
+    assert access.token_error({}, {}) and access.token_error({"authorization": "Bearer nope"}, {})
+    assert access.token_error({"authorization": "Bearer tok"}, {}) is None
+    assert access.token_error({}, {"token": "tok"}) is None
+    assert access.origin_error({}) is None  # not a browser
+    assert access.origin_error({"origin": "http://h:8000", "host": "h:8000"}) is None  # same origin
+    assert access.origin_error({"origin": "https://app.example", "host": "h:8000"}) is None
+    assert "not allowed" in (access.origin_error({"origin": "https://evil.example", "host": "h:8000"}) or "")
+    assert Access(allowed_origins=("*",)).origin_error({"origin": "https://any.example", "host": "h"}) is None
+
+
+def _ev(seq: int, words: list[Word], tentative: list[Word], end: bool = False) -> TranscriptEvent:
+    return TranscriptEvent(seq, 0.0, 0.0, tuple(words), tuple(tentative), "en", end)
+
+
+def test_whisperlivekit_state_lines_by_speaker_and_pause() -> None:
+    st = WlkState()
+    assert st.snapshot()["status"] == "no_audio_detected"
+    w = [Word(0.5, 0.9, " Hello", 0.9, "S1", 0), Word(1.0, 1.4, " there.", 0.9, "S1", 1)]
+    st.transcript(_ev(0, w, [Word(1.5, 1.8, " How", 0.5)], end=True))
+    st.transcript(_ev(1, [Word(2.0, 2.4, " Yes.", 0.9, "S2", 2), Word(3.0, 3.2, " Sure.", 0.9, "S2", 3)], []))
+    st.status(StatusEvent(0.0, 3.3, 0.44, diarization_lag_s=1.26))
+    snap = st.snapshot()
+    assert [(x["speaker"], x["text"]) for x in snap["lines"]] == [(1, "Hello there."), (2, "Yes. Sure.")]
+    assert snap["lines"][0]["start"] == "0:00:00.50" and snap["lines"][1]["end"] == "0:00:03.20"
+    assert snap["buffer_transcription"] == "" and snap["remaining_time_transcription"] == 0.4
+    assert snap["remaining_time_diarization"] == 1.3 and snap["status"] == "active_transcription"
+    st.speakers(SpeakersEvent(2, 0.0, ((3, "S1"),)))  # a revision splits the second line
+    assert [x["speaker"] for x in st.snapshot()["lines"]] == [1, 2, 1]
+    assert wlk_time(3725.5) == "1:02:05.50"
+
+
+def test_whisperlivekit_state_keeps_old_lines_as_text() -> None:
+    st = WlkState()
+    n = 3 * OPEN_WORDS
+    words = [Word(i * 0.5, i * 0.5 + 0.3, " word." if i % 10 == 9 else " word", 0.9, None, i) for i in range(n)]
+    for k in range(0, n, 50):
+        st.transcript(_ev(k, words[k : k + 50], [], end=True))
+    snap = st.snapshot()
+    assert len(st._words) <= OPEN_WORDS and sum(len(x["text"].split()) for x in snap["lines"]) == n
+
+
+@pytest.mark.parametrize(("model", "policy", "cpus", "want"), [
+    ("tiny.en", "local-agreement", 2, 4), ("base", "local-agreement", 2, 2), ("base", "simulstreaming", 2, 1),
+])  # fmt: skip
+def test_default_capacity(model: str, policy: str, cpus: int, want: int) -> None:
+    assert default_max_sessions(Settings(model=model, policy=policy), cpus, "cpu") == want
