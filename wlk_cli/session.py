@@ -15,9 +15,24 @@ class StreamControls:
     """What a front end can ask of a stream, local or remote: ``feed``, ``file_sink`` and ``interrupted``
     are the stream's."""
 
-    feed: Any
-    file_sink: Any | None
-    interrupted: bool
+    def __init__(
+        self,
+        settings: Settings,
+        feed: Any,
+        source_label: str,
+        file_sink: Any | None,
+        total_s: float | None = None,
+        extra_sinks: list[Any] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.feed = feed
+        self.source_label = source_label
+        self.model = settings.model
+        self.policy = settings.policy
+        self.file_sink = file_sink
+        self.total_s = total_s
+        self.extra_sinks = extra_sinks or []
+        self.interrupted = False
 
     def pause(self, paused: bool) -> None:
         self.feed.pause(paused)
@@ -53,14 +68,7 @@ class Session(StreamControls):
         total_s: float | None = None,
         extra_sinks: list[Any] | None = None,
     ) -> None:
-        self.settings = settings
-        self.feed = feed
-        self.source_label = source_label
-        self.model = settings.model
-        self.policy = settings.policy
-        self.file_sink = file_sink
-        self.total_s = total_s
-        self.extra_sinks = extra_sinks or []
+        super().__init__(settings, feed, source_label, file_sink, total_s, extra_sinks)
         parts = engine.stream(settings)
         self.asr = parts.asr
         self._policy = parts.policy
@@ -73,7 +81,6 @@ class Session(StreamControls):
 
             self._diarization = DiarizationWorker(feed.ring, parts.diarizer)
             self._attribution = SpeakerAttribution(settings.speaker_names)
-        self.interrupted = False
 
     def run(self, sinks: list[Any]) -> EndStats:
         from wlk_cli.pipeline import Pipeline

@@ -74,17 +74,9 @@ class RemoteSession(StreamControls):
         total_s: float | None = None,
         extra_sinks: list[Any] | None = None,
     ) -> None:
+        super().__init__(settings, feed, source_label, file_sink, total_s, extra_sinks)
         self.remote = remote
         self.url = remote.stream_url()
-        self.settings = settings
-        self.feed = feed
-        self.source_label = source_label
-        self.model = settings.model
-        self.policy = settings.policy
-        self.file_sink = file_sink
-        self.total_s = total_s
-        self.extra_sinks = extra_sinks or []
-        self.interrupted = False
         self.feed_error: WlkError | None = None
         self._started = False  # the server's session line came
 
@@ -185,7 +177,7 @@ class RemoteSession(StreamControls):
                 kind = e.get("type")
                 if kind == "session":
                     info = {k: v for k, v in e.items() if k not in ("type", "version", "source")}
-                    if self.file_sink is not None and hasattr(self.file_sink, "meta"):
+                    if self.file_sink is not None:
                         self.file_sink.meta["model"] = info.get("model", self.model)
                     self.model = info.get("model", self.model)
                     info["speed"] = self.settings.speed  # the local clock's pace

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import sys
 import threading
@@ -36,7 +37,9 @@ CPU_HEADROOM = 0.8  # the share of the CPU sessions may use: the rest is the ser
 NOT_PER_STREAM = {"speed": "a network stream is paced by its client"}
 
 
+@functools.cache
 def _libc() -> Any:
+    """glibc, found once (find_library runs ldconfig)."""
     import ctypes
     import ctypes.util
 
@@ -162,10 +165,6 @@ class Hub:
     def refused(self, reason: str) -> None:
         with self._lock:
             self.metrics.count(self.metrics.refused_total, reason)
-
-    def failed(self, kind: str) -> None:
-        with self._lock:
-            self.metrics.count(self.metrics.errors_total, kind)
 
     def lags(self) -> list[float]:
         with self._lock:
@@ -351,11 +350,8 @@ class StreamRun:
         self.queue: asyncio.Queue[Event] = asyncio.Queue()
         self.session = Session(hub.loaded, settings, feed, name, None, None)
         self.threads = hub.loaded.threads
-        self.stats: EndStats | None = None
         self.error: BaseException | None = None
         self.lag_s = 0.0
-        self.started = time.monotonic()
-        self._thread: threading.Thread | None = None
 
     def put(self, item: Event) -> None:
         if item[0] == "status":
@@ -381,7 +377,7 @@ class StreamRun:
             try:
                 if "torch" in sys.modules:  # simulstreaming's decoder or the diarizer: this stream's share
                     sys.modules["torch"].set_num_threads(self.threads)
-                self.stats = self.session.run(sinks)
+                self.session.run(sinks)
             except WlkError as e:
                 self.error = e
             except BaseException as e:  # noqa: BLE001 - reported to this client; the server goes on
@@ -391,13 +387,8 @@ class StreamRun:
                 release(None, self.error)
                 self.put(("done", self.error))
 
-        self._thread = threading.Thread(target=run, name="wlk-session", daemon=True)
-        self._thread.start()
+        threading.Thread(target=run, name="wlk-session", daemon=True).start()
 
     def stop(self) -> None:
         """The client went away: end the stream (what was heard is finished, then the thread ends)."""
         self.session.stop(interrupted=True)
-
-    def join(self, timeout: float | None = None) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)

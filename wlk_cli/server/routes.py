@@ -186,20 +186,14 @@ async def _serve_stream(ws: WebSocket, hub: Hub, access: Access, native: bool) -
             language = ws.query_params.get("language")
             settings = hub.stream_settings({"language": language} if language else {}, where="query")
             fmt = AudioFormat("s16le") if hub.pcm_input else AudioFormat("container")
-    except Refused as e:
+    except (Refused, WlkError, WebSocketDisconnect) as e:
         if slot is not None:
             hub.give_back(slot)
-        await _refuse(ws, native, e.code, e.reason)
-        return
-    except WlkError as e:
-        if slot is not None:
-            hub.give_back(slot)
-        hub.refused("settings")
-        await _refuse(ws, native, CLOSE_POLICY, str(e))
-        return
-    except WebSocketDisconnect:
-        if slot is not None:
-            hub.give_back(slot)
+        if isinstance(e, Refused):
+            await _refuse(ws, native, e.code, e.reason)
+        elif isinstance(e, WlkError):
+            hub.refused("settings")
+            await _refuse(ws, native, CLOSE_POLICY, str(e))
         return
 
     loop = asyncio.get_running_loop()
