@@ -85,12 +85,14 @@ def test_whisperlivekit_page_unmodified(tmp_path: Path, pcm: bool) -> None:
 
             async def drive() -> str:
                 async with browser.open_page(page + "/live_transcription.html", clip) as tab:
-                    await tab.wait_for("!!document.getElementById('websocketInput')", 30)
+                    # the page's script sets its default URL when it runs, after the input exists
+                    await tab.wait_for("document.readyState === 'complete' && typeof websocketUrl === 'string'", 30)
                     url = s.ws + "/asr"
                     await tab.evaluate(
                         "(() => { const i = document.getElementById('websocketInput');"
                         f" i.value = {url!r}; i.dispatchEvent(new Event('change')); }})()"
                     )
+                    await tab.wait_for(f"websocketUrl === {url!r}", 10)
                     await tab.evaluate("document.getElementById('recordButton').click()")
                     await asyncio.sleep(seconds + 2.5)
                     await tab.evaluate("document.getElementById('recordButton').click()")  # stop
