@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from diarization_bench import SHARED, dialogue, read_rttm  # noqa: E402
+from diarization_bench import SHARED, annotation, dialogue, read_rttm  # noqa: E402
 
 from wlk_cli.diarization.diarizer import DiarizationModels, DiarizationOptions, StreamingDiarizer  # noqa: E402
 
@@ -53,13 +53,7 @@ def diarize(audio: np.ndarray, opts: DiarizationOptions, hook: Callable[[Streami
     turns = []
     for k in range(0, audio.size, STEP):
         turns += d.process(audio[k : k + STEP])
-    turns += d.finish()
-    hyp = Annotation()
-    for t in turns:
-        if t.end > t.start:
-            seg = Segment(t.start, t.end)
-            hyp[seg, hyp.new_track(seg)] = t.speaker
-    return hyp
+    return annotation(turns + d.finish())
 
 
 def record(audio: np.ndarray) -> list[tuple[Any, Any]]:

@@ -102,6 +102,7 @@ class ScriptedSession:
         self.hold = hold
         self.paused_calls: list[bool] = []
         self.saved = 0
+        self.named: list[str] = []
         self.stop_calls: list[bool | None] = []
         self.stopped = threading.Event()
 
@@ -124,6 +125,14 @@ class ScriptedSession:
     def save(self) -> list[object]:
         self.saved += 1
         return []
+
+    def name_speaker(self, name: str) -> str:
+        from wlk_cli.errors import UsageError
+
+        if name == "S9":
+            raise UsageError("speaker name 'S9' is how wlk labels unknown speakers; choose another")
+        self.named.append(name)
+        return f"S1 is {name} now"
 
     def stop(self, interrupted: bool | None = None) -> None:
         self.stop_calls.append(interrupted)

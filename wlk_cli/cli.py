@@ -156,7 +156,12 @@ def _settings(preset: str | None, overrides: dict[str, Any]) -> Any:
     from wlk_cli.config import build_settings
 
     quiet_ffmpeg()
-    return build_settings(preset, overrides)
+    settings = build_settings(preset, overrides)
+    if settings.speakers:  # an unknown or damaged profile is refused before any model loads
+        from wlk_cli.diarization.voices import chosen
+
+        chosen(settings.speakers)
+    return settings
 
 
 def _finish(stats: Any) -> None:
@@ -446,6 +451,63 @@ def models_cmd(
         print(f"{name}: {pull(name)}")
     except WlkError as e:
         _fail(e, False)
+
+
+SPEAKERS_EXAMPLES = """
+wlk speakers add Alice alice-1.wav alice-2.m4a
+wlk speakers list
+wlk file meeting.wav --diarization --speakers Alice,Bob
+wlk listen --diarization --speakers all
+wlk speakers rm Alice
+"""
+
+
+@app.command("speakers", cls=GroupedCommand, epilog=SPEAKERS_EXAMPLES)
+def speakers_cmd(
+    action: Annotated[
+        Optional[str], typer.Argument(help="list (the default), add NAME CLIP..., or rm NAME.", show_default=False)
+    ] = None,
+    args: Annotated[Optional[list[str]], typer.Argument(help="The name, then the clips.", show_default=False)] = None,
+    replace: Annotated[bool, _opt("add: replace a profile of the same name.", None, "--replace")] = False,
+    debug: Debug = False,
+) -> None:
+    """Known voices: profiles made from clips of one person talking alone (at least 2 s of speech in
+    all), named by --speakers when that voice speaks."""
+    from wlk_cli.diarization import voices
+    from wlk_cli.errors import UsageError
+
+    args = args or []
+    try:
+        if action in (None, "list"):
+            if args:
+                raise UsageError("speakers list takes no arguments")
+            found = voices.all_voices()
+            if not found:
+                print(f"no voice profiles in {voices.profiles_dir()} (add one: wlk speakers add NAME clip.wav)")
+            for v in found:
+                print(f"  {v.name:<24} {v.speech_s:6.1f} s  {v.created[:10]}  {', '.join(v.clips)}")
+        elif action == "add":
+            if len(args) < 2:
+                raise UsageError("speakers add NAME CLIP...: give a name and at least one clip")
+            name, clips = voices.check_name(args[0]), args[1:]
+            if not replace and voices.exists(name):
+                raise UsageError(f"a voice profile named {name!r} exists (wlk speakers rm {name}, or --replace)")
+            from wlk_cli.audio.decode import quiet_ffmpeg
+            from wlk_cli.diarization.diarizer import DiarizationModels
+            from wlk_cli.vad import SileroModel
+
+            quiet_ffmpeg()
+            voice = voices.enrol(DiarizationModels(), name, clips, SileroModel())
+            path = voices.save(voice, replace=replace)
+            print(f"{voice.name}: {voice.speech_s:.1f} s of speech from {len(clips)} clip(s) -> {path}")
+        elif action == "rm":
+            if len(args) != 1:
+                raise UsageError("speakers rm NAME: give one name")
+            print(f"removed {voices.remove(args[0])}")
+        else:
+            raise UsageError(f"speakers: {action!r} is not list, add or rm")
+    except WlkError as e:
+        _fail(e, debug)
 
 
 def run() -> None:

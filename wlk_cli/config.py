@@ -170,6 +170,7 @@ class Settings:
     delta_new: float = _dia(0.7, "Embedding distance above which a new speaker is created.", lo=0.0, hi=2.0)
     max_speakers: int = _dia(20, "Never create more speakers than this.", lo=1, hi=100)
     num_speakers: int = _dia(0, "The number of speakers when known (0 = unknown).", lo=0, hi=100)
+    refine: bool = _dia(True, "Re-cluster the speakers with the whole session at the end (live: every 2 minutes too).")
     segmentation_model: str = _dia(
         "", "Segmentation checkpoint path or hub name.", scope=ENGINE, default_text="segmentation-3.0, bundled"
     )
@@ -177,6 +178,9 @@ class Settings:
         "", "Speaker-embedding checkpoint path or hub name.", scope=ENGINE, default_text="CAM++, bundled"
     )
     speaker_names: list[str] = _dia([], "Names for S1, S2, ... in order of first appearance, comma-separated.")
+    speakers: list[str] = _dia(
+        [], "Known voices to name when they speak (profiles of `wlk speakers add`), comma-separated, or all."
+    )
     # output
     formats: list[str] = setting(
         ["srt", "json"], "Files to write: any of srt, vtt, json, txt, rttm (rttm with --diarization).", "output",
@@ -205,6 +209,8 @@ class Settings:
         if not self.diarization:  # speaker options without speakers would be silently ignored
             if self.speaker_names:
                 raise UsageError("speaker_names: speakers are named only with --diarization")
+            if self.speakers:
+                raise UsageError("speakers: known voices are named only with --diarization")
             if "rttm" in self.formats:
                 raise UsageError("formats: rttm lists speakers, which needs --diarization (or leave rttm out)")
         return self

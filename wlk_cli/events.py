@@ -105,6 +105,8 @@ class SpeakersEvent:
     seq: int
     wall_s: float
     updates: tuple[tuple[int, str], ...]
+    refined: bool = False
+    """The changes of a refine (the whole session clustered again), not of a decision coming in."""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -112,6 +114,7 @@ class SpeakersEvent:
             "seq": self.seq,
             "wall_s": round(self.wall_s, 3),
             "updates": [{"id": i, "speaker": s} for i, s in self.updates],
+            "refined": self.refined,
         }
 
 

@@ -233,14 +233,32 @@ class Emitter:
         """Take decided turns from the diarizer; report words whose speaker changed."""
         if self.attribution is None:
             return
-        decided_turns = []
-        for turns, decided in batches:
-            decided_turns += self.attribution.add_turns(turns, decided)
+        from wlk_cli.diarization.refine import Refined
+
+        decided_turns: list[Any] = []
+        for item in batches:
+            if isinstance(item, Refined):  # the whole session again: its turns replace the live ones
+                if decided_turns:
+                    self.sink.turns(decided_turns)
+                    decided_turns = []
+                self._revise()
+                turns, updates = self.attribution.refine(item)
+                self.sink.turns(turns, since=item.start)
+                self._updates(updates, refined=True)
+            elif isinstance(item, dict):  # known voices found among the speakers
+                self._updates(self.attribution.name(item))
+            else:
+                decided_turns += self.attribution.add_turns(*item)
         if decided_turns:
             self.sink.turns(decided_turns)
-        updates = self.attribution.finish() if final else self.attribution.revisions()
+        self._revise(final)
+
+    def _revise(self, final: bool = False) -> None:
+        self._updates(self.attribution.finish() if final else self.attribution.revisions())
+
+    def _updates(self, updates: list[tuple[int, str]], refined: bool = False) -> None:
         if updates:
-            self.sink.speakers(SpeakersEvent(self._seq, self.feed.wall_now(), tuple(updates)))
+            self.sink.speakers(SpeakersEvent(self._seq, self.feed.wall_now(), tuple(updates), refined))
             self._seq += 1
 
 
@@ -426,5 +444,10 @@ class Pipeline:
                 "final_lag_s": round(max(0.0, final_lag), 3),
                 **({"note": "no speech found"} if m.words == 0 and error is None else {}),
                 **({"diarization_error": str(self.diarization.error)} if self._diarization_failed else {}),
+                **(
+                    {"diarization_refine_s": round(self.diarization.refine_s, 3)}
+                    if self.diarization is not None and self.diarization.refine_s is not None
+                    else {}
+                ),
             },
         )

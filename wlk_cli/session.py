@@ -8,6 +8,7 @@ from typing import Any
 
 from wlk_cli.config import Settings
 from wlk_cli.engine import Engine
+from wlk_cli.errors import UsageError
 from wlk_cli.events import EndStats, SessionInfo
 
 
@@ -44,6 +45,10 @@ class StreamControls:
         """The files this session has written so far."""
         return [p for p in self.file_sink.paths.values() if p.exists()] if self.file_sink is not None else []
 
+    def name_speaker(self, name: str) -> str:
+        """Save the voice speaking now as a profile called ``name`` and label it so; returns what was done."""
+        raise UsageError("naming a speaker needs --diarization on this machine (not over --server)")
+
     def stop(self, interrupted: bool | None = None) -> None:
         """End the stream; what was heard is finished and written. ``interrupted``: True for Ctrl-C and
         SIGTERM; None (q) counts as an interruption when a file's audio was not all released yet (a live
@@ -77,10 +82,38 @@ class Session(StreamControls):
         self._attribution: Any = None
         if parts.diarizer is not None:
             from wlk_cli.diarization.attribution import SpeakerAttribution
+            from wlk_cli.diarization.refine import refine_options
+            from wlk_cli.diarization.voices import chosen
             from wlk_cli.diarization.worker import DiarizationWorker
 
-            self._diarization = DiarizationWorker(feed.ring, parts.diarizer)
+            voices = chosen(settings.speakers)
+            self._diarization = DiarizationWorker(feed.ring, parts.diarizer, refine_options(settings), voices)
             self._attribution = SpeakerAttribution(settings.speaker_names)
+
+    def name_speaker(self, name: str) -> str:
+        from wlk_cli.diarization import voices
+
+        if self._diarization is None:
+            return super().name_speaker(name)
+        name = voices.check_name(name)
+        if voices.exists(name):
+            raise UsageError(f"a voice profile named {name!r} exists (wlk speakers rm {name})")
+        current = self._attribution.current()
+        if current is None:
+            raise UsageError("no one has spoken yet")
+        number, label, spoken = current
+        if spoken < voices.MIN_SPEECH_S:
+            raise UsageError(f"{label} has spoken {spoken:.1f} s: name them after at least {voices.MIN_SPEECH_S:.0f} s")
+        centre = self._attribution.centre(number, self._diarization.diarizer.centres())
+        if centre is None:
+            raise UsageError(f"{label}'s voice is not known well enough yet")
+        import datetime
+
+        created = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
+        voice = voices.Voice(name, centre, spoken, (f"{self.source_label} ({label})",), created)
+        path = voices.save(voice)
+        self._diarization.voices.append(voice)  # named from the next chunk on, earlier words relabelled
+        return f"{label} is {name} now (profile {path})"
 
     def run(self, sinks: list[Any]) -> EndStats:
         from wlk_cli.pipeline import Pipeline

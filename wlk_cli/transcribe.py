@@ -109,12 +109,23 @@ class OfflineTranscriber:
 def _speakers(
     engine: Any, settings: Settings, audio: np.ndarray, words: list[Word]
 ) -> tuple[list[Word], list[SpeakerTurn]]:
-    from wlk_cli.diarization.attribution import SpeakerAttribution
+    import dataclasses
 
+    from wlk_cli.diarization.attribution import SpeakerAttribution
+    from wlk_cli.diarization.refine import refine, refine_options
+    from wlk_cli.diarization.voices import chosen, name_speakers
+
+    voices = chosen(settings.speakers)
     diarizer = engine.diarizer_for(settings)  # a fresh speaker state per file, on the engine's models
     attribution = SpeakerAttribution(settings.speaker_names)
     turns = diarizer.process(audio) + diarizer.finish()
+    attribution.name(name_speakers(diarizer.centres(), voices))
     labelled = attribution.add_turns(turns, decided_until=float("inf"))
+    opts = refine_options(settings)
+    refined = refine(diarizer.log, opts) if opts is not None else None
+    if refined is not None:  # the whole file at once: its turns replace diart's live ones
+        refined = dataclasses.replace(refined, names=name_speakers(refined.centroids, voices))
+        labelled = [t for t in labelled if t.end <= refined.start] + attribution.refine(refined)[0]
     return attribution.assign(words), labelled
 
 
@@ -216,7 +227,7 @@ class TextSink:
     def status(self, event: Any) -> None:
         pass
 
-    def turns(self, turns: list[SpeakerTurn]) -> None:
+    def turns(self, turns: list[SpeakerTurn], since: float | None = None) -> None:
         pass
 
     def speakers(self, event: Any) -> None:

@@ -8,16 +8,22 @@ import soundfile as sf
 
 from tests.helpers import clips
 from wlk_cli.diarization.diarizer import DiarizationModels, DiarizationOptions, StreamingDiarizer
+from wlk_cli.diarization.refine import RefineOptions, refine
 
 MODELS = DiarizationModels()  # loaded once for the module, as an engine does
 
 
-def run(audio: np.ndarray, opts: DiarizationOptions | None = None) -> list:  # type: ignore[type-arg]
+def run(audio: np.ndarray, opts: DiarizationOptions | None = None, refined: bool = False) -> list:  # type: ignore[type-arg]
+    """diart's turns, or with ``refined`` those of a refine at the end (the live ones when it is gated)."""
     d = StreamingDiarizer(MODELS, opts or DiarizationOptions())
     turns = []
     for k in range(0, audio.size, 1600):
         turns += d.process(audio[k : k + 1600])
-    return turns + d.finish()
+    turns += d.finish()
+    if refined:
+        r = refine(d.log, RefineOptions(num_speakers=d.opts.num_speakers))
+        return r.turns if r is not None else turns
+    return turns
 
 
 def test_two_speakers_are_found_in_a_dialogue() -> None:
@@ -64,6 +70,46 @@ def test_two_speakers_found_and_the_turn_boundary_within_a_second(i: int, j: int
 def test_known_miss_the_end_of_clip_0_goes_to_the_next_speaker() -> None:
     found, error = switch_error(0, 1)
     assert found == 2 and abs(error) <= 1.0, (found, error)
+
+
+def confusion_s(turns: list, spans: list[tuple[float, float, int]]) -> float:  # type: ignore[type-arg]
+    """Seconds of the spans' time labelled with another speaker than the one that has most of the
+    span's true speaker's time (the best one-to-one mapping for two speakers)."""
+    share: dict[tuple[int, int], float] = {}
+    for t in turns:
+        for a, b, who in spans:
+            o = min(t.end, b) - max(t.start, a)
+            if o > 0:
+                share[(who, t.speaker)] = share.get((who, t.speaker), 0.0) + o
+    speakers = {k for _, k in share}
+    best = max(
+        (share.get((0, x), 0.0) + share.get((1, y), 0.0), x, y) for x in speakers for y in speakers if x != y
+    )
+    return sum(share.values()) - best[0]
+
+
+def test_refine_gives_the_end_of_clip_0_back_to_its_speaker() -> None:
+    """The known miss above, with the whole dialogue heard: refine takes most of it back."""
+    a, b = (sf.read(clips()[k][0], dtype="float32")[0] for k in (0, 1))
+    gap = np.zeros(8000, dtype=np.float32)
+    parts, spans, t = [], [], 0.0
+    for who, x in ((0, a), (1, b), (0, a), (1, b)):
+        parts += [gap, x]
+        spans.append((t + 0.5, t + 0.5 + x.size / 16000, who))
+        t += 0.5 + x.size / 16000
+    audio = np.concatenate([*parts, gap])
+    live, refined = confusion_s(run(audio), spans), confusion_s(run(audio, refined=True), spans)
+    assert refined <= 0.6 and refined < live / 2, (live, refined)
+
+
+def test_num_speakers_with_refine_keeps_an_a_b_a_dialogue_two_voices() -> None:
+    a, b = (sf.read(clips()[k][0], dtype="float32")[0] for k in (0, 1))
+    gap = np.zeros(8000, dtype=np.float32)
+    turns = run(np.concatenate([gap, a, gap, b, gap, a, gap, b, gap]), DiarizationOptions(num_speakers=2), refined=True)
+    talk = {t.speaker: 0.0 for t in turns}
+    for t in turns:
+        talk[t.speaker] += t.end - t.start
+    assert len(talk) == 2 and min(talk.values()) > 6.0, talk
 
 
 def test_never_more_speakers_than_allowed() -> None:

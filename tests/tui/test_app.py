@@ -10,7 +10,7 @@ import pytest
 from tests.fakes import ScriptedSession
 from tests.helpers import clips
 from wlk_cli.events import StatusEvent, TranscriptEvent, Word
-from wlk_cli.tui.app import HelpScreen, WlkApp
+from wlk_cli.tui.app import HelpScreen, NameScreen, WlkApp
 from wlk_cli.tui.widgets import SPEAKER_COLORS, PauseMark, TranscriptView
 
 
@@ -122,6 +122,20 @@ async def test_keys_reach_the_session() -> None:
         await pilot.pause()
         assert not isinstance(app.screen, HelpScreen)
         await pilot.press("c")
+        await pilot.press("n")  # name the speaker talking now: a prompt, Enter names, Esc cancels
+        await pilot.pause()
+        assert isinstance(app.screen, NameScreen)
+        await pilot.press(*"Alice", "enter")
+        await pilot.pause()
+        assert session.named == ["Alice"] and not isinstance(app.screen, NameScreen)
+        assert any("S1 is Alice now" in n.message for n in app._notifications)
+        await pilot.press("n", *"S9", "enter")  # refused: one line in a toast, nothing named
+        await pilot.pause()
+        assert session.named == ["Alice"]
+        assert any("cannot name" in n.message for n in app._notifications)
+        await pilot.press("n", "escape")
+        await pilot.pause()
+        assert session.named == ["Alice"] and not isinstance(app.screen, NameScreen)
         await pilot.press("q")
         await asyncio.sleep(0.3)
     assert session.stopped.is_set() and session.stop_calls == [None]  # q: the session decides (file or live)

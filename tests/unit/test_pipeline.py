@@ -96,7 +96,7 @@ class RecordingSink:
     def speakers(self, event: object) -> None:
         self.events.append(event)
 
-    def turns(self, turns: object) -> None:
+    def turns(self, turns: object, since: object = None) -> None:
         pass
 
     def end(self, stats: object) -> None:

@@ -168,6 +168,7 @@ def test_speaker_revisions_reach_files_and_jsonl(tmp_path: Path) -> None:
         "seq": 7,
         "wall_s": 3.25,
         "updates": [{"id": 4, "speaker": "S2"}, {"id": 5, "speaker": "S2"}],
+        "refined": False,
     }
 
 

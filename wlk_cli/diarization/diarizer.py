@@ -13,6 +13,8 @@ import numpy as np
 
 from wlk_cli.audio import SAMPLE_RATE
 from wlk_cli.config import default_of
+from wlk_cli.diarization.clustering import OnlineClustering
+from wlk_cli.diarization.refine import ChunkLog
 from wlk_cli.errors import ModelError
 
 STEP_S = 0.5  # diart's step: a new 5 s window every 0.5 s
@@ -77,11 +79,24 @@ class StreamingDiarizer:
             max_speakers=self.opts.num_speakers or self.opts.max_speakers,
         )
         self.pipeline = diart.SpeakerDiarization(config)  # this stream's clustering and aggregation state
+        self.log = ChunkLog()  # every chunk's segmentation, embeddings and live assignment, for refine
+        self.pipeline.clustering = OnlineClustering(
+            self.opts.tau_active,
+            self.opts.rho_update,
+            self.opts.delta_new,
+            self.opts.num_speakers or self.opts.max_speakers,
+            self.log,
+        )
         self._window = int(WINDOW_S * SAMPLE_RATE)
         self._step = int(STEP_S * SAMPLE_RATE)
         self._buffer = np.zeros(self._window, dtype=np.float32)
         self._received = 0  # samples fed so far
         self._pending = 0  # samples since the last pipeline step
+
+    def centres(self) -> dict[int, np.ndarray]:
+        """Each speaker's centre so far (diart's index -> an embedding sum)."""
+        centres: dict[int, np.ndarray] = self.pipeline.clustering.centres()
+        return centres
 
     @property
     def decided_until(self) -> float:

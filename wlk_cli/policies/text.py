@@ -22,6 +22,8 @@ MIN_WORD_S = 0.1
 """A spoken word takes at least this long: a repeat squeezed into less audio was not said."""
 WORD_S = 0.02
 """The shortest word time the engine reports (one Whisper frame): no word has zero length."""
+
+
 def _has_audio(copy: Sequence[Word], after: float) -> bool:
     """Whether a copy of a repeated phrase has audio of its own: it starts after ``after`` (the end of
     the copy before it) and its words last at least MIN_WORD_S each on average (their own times, not
@@ -132,5 +134,3 @@ def repeats_tail(committed_tail: Sequence[Word], candidate: Sequence[Word], min_
         if [norm(w.text) for w in committed_tail[-n:]] == [norm(w.text) for w in candidate[:n]]:
             return 0 if _has_audio(candidate[:n], committed_tail[-1].end) else n
     return 0
-
-

@@ -306,7 +306,7 @@ class EventSink:
     def speakers(self, event: SpeakersEvent) -> None:
         self.put(("speakers", event))
 
-    def turns(self, turns: list[SpeakerTurn]) -> None:
+    def turns(self, turns: list[SpeakerTurn], since: float | None = None) -> None:
         self.put(("turns", turns))
 
     def end(self, stats: EndStats) -> None:
@@ -331,7 +331,7 @@ class _OnEnd:
     def speakers(self, event: SpeakersEvent) -> None:
         pass
 
-    def turns(self, turns: list[SpeakerTurn]) -> None:
+    def turns(self, turns: list[SpeakerTurn], since: float | None = None) -> None:
         pass
 
     def end(self, stats: EndStats) -> None:

@@ -18,7 +18,9 @@ class Sink(Protocol):
 
     def speakers(self, event: SpeakersEvent) -> None: ...
 
-    def turns(self, turns: list[SpeakerTurn]) -> None: ...
+    def turns(self, turns: list[SpeakerTurn], since: float | None = None) -> None:
+        """Newly decided turns; with ``since``, a refine's turns, which replace those from ``since`` on."""
+        ...
 
     def end(self, stats: EndStats) -> None: ...
 
@@ -45,9 +47,9 @@ class SinkFanout:
         for s in self.sinks:
             s.speakers(event)
 
-    def turns(self, turns: list[SpeakerTurn]) -> None:
+    def turns(self, turns: list[SpeakerTurn], since: float | None = None) -> None:
         for s in self.sinks:
-            s.turns(turns)
+            s.turns(turns, since)
 
     def end(self, stats: EndStats) -> None:
         for s in self.sinks:

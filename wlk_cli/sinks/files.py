@@ -67,7 +67,9 @@ def render_txt(words: Sequence[Word]) -> str:
     return "\n".join(paras) + ("\n" if paras else "")
 
 
-def render_json(words: Sequence[Word], meta: dict[str, Any]) -> str:
+def render_json(words: Sequence[Word], meta: dict[str, Any], turns: Sequence[SpeakerTurn] = ()) -> str:
+    """Whisper's verbose_json shape with speakers; with diarization also ``turns``: who spoke when,
+    overlapping where two speak at once (the RTTM's turns)."""
     segs = []
     for i, c in enumerate(segments.group(words, max_chars=400, max_s=30.0)):
         segs.append(
@@ -96,13 +98,14 @@ def render_json(words: Sequence[Word], meta: dict[str, Any]) -> str:
         "segments": segs,
         "speakers": [{"id": s, "label": s} for s in speakers],
     }
+    if turns:
+        doc["turns"] = [{"start": round(a, 3), "end": round(b, 3), "speaker": spk} for a, b, spk in merged_turns(turns)]
     return json.dumps(doc, ensure_ascii=False, indent=1) + "\n"
 
 
-def render_rttm(turns: Sequence[SpeakerTurn], file_id: str) -> str:
-    """NIST RTTM: one SPEAKER line per turn, touching (or overlapping) turns of one speaker merged,
-    whatever other speakers do meanwhile: two voices at once are two long lines that overlap, not a
-    line every half second alternating between them."""
+def merged_turns(turns: Sequence[SpeakerTurn]) -> list[tuple[float, float, str]]:
+    """Each speaker's touching (or overlapping) turns merged, whatever other speakers do meanwhile: two
+    voices at once are two long turns that overlap, not a turn every half second alternating."""
     merged: list[list[Any]] = []
     last: dict[str, list[Any]] = {}  # each speaker's newest merged turn
     for t in sorted(turns, key=lambda t: t.start):
@@ -112,8 +115,15 @@ def render_rttm(turns: Sequence[SpeakerTurn], file_id: str) -> str:
         else:
             last[t.speaker] = [t.start, t.end, t.speaker]
             merged.append(last[t.speaker])
+    return [(s, e, spk) for s, e, spk in merged if e > s]
+
+
+def render_rttm(turns: Sequence[SpeakerTurn], file_id: str) -> str:
+    """NIST RTTM: one SPEAKER line per merged turn (``merged_turns``)."""
     uri = "".join(c if c.isalnum() or c in "-_." else "_" for c in file_id) or "stream"
-    return "".join(f"SPEAKER {uri} 1 {s:.3f} {e - s:.3f} <NA> <NA> {spk} <NA> <NA>\n" for s, e, spk in merged if e > s)
+    return "".join(
+        f"SPEAKER {uri} 1 {s:.3f} {e - s:.3f} <NA> <NA> {spk} <NA> <NA>\n" for s, e, spk in merged_turns(turns)
+    )
 
 
 def _umask() -> int:
@@ -169,7 +179,7 @@ class FileSink:
             elif fmt == "rttm":
                 text = render_rttm(self.speaker_turns, self.stem)
             else:
-                text = render_json(self.words, self.meta)
+                text = render_json(self.words, self.meta, self.speaker_turns)
             atomic_write(path, text)
         self._dirty = False
         self._last_write = time.monotonic()
@@ -191,8 +201,14 @@ class FileSink:
     def status(self, event: StatusEvent) -> None:
         self.meta["duration"] = round(event.audio_s, 3)
 
-    def turns(self, turns: list[SpeakerTurn]) -> None:
+    def turns(self, turns: list[SpeakerTurn], since: float | None = None) -> None:
         with self._lock:
+            if since is not None:  # a refine: its turns replace those from `since` on
+                self.speaker_turns = [
+                    t if t.end <= since else dataclasses.replace(t, end=since)
+                    for t in self.speaker_turns
+                    if t.start < since
+                ]
             self.speaker_turns.extend(turns)
             self._dirty = True
 

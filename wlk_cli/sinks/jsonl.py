@@ -37,7 +37,7 @@ class JsonlSink:
     def status(self, event: StatusEvent) -> None:
         pass
 
-    def turns(self, turns: list[SpeakerTurn]) -> None:
+    def turns(self, turns: list[SpeakerTurn], since: float | None = None) -> None:
         pass
 
     def speakers(self, event: SpeakersEvent) -> None:

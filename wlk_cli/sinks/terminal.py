@@ -70,9 +70,7 @@ class TerminalSink:
     redrawn area until the speakers of its words are decided (the status event says how far they
     trail), so the names printed are the ones the files end with."""
 
-    def __init__(
-        self, console: Console | None = None, show_status: bool = True, live: bool = False
-    ) -> None:
+    def __init__(self, console: Console | None = None, show_status: bool = True, live: bool = False) -> None:
         self.console = console or Console(highlight=False)
         self.live = live
         self.show_status = show_status
@@ -130,7 +128,7 @@ class TerminalSink:
         self._tentative = event.tentative
         self._refresh()
 
-    def turns(self, turns: list[SpeakerTurn]) -> None:
+    def turns(self, turns: list[SpeakerTurn], since: float | None = None) -> None:
         pass
 
     def speakers(self, event: SpeakersEvent) -> None:
@@ -197,7 +195,7 @@ class ProgressSink:
     def transcript(self, event: TranscriptEvent) -> None:
         pass
 
-    def turns(self, turns: list[SpeakerTurn]) -> None:
+    def turns(self, turns: list[SpeakerTurn], since: float | None = None) -> None:
         pass
 
     def speakers(self, event: SpeakersEvent) -> None:

@@ -14,7 +14,7 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Static
+from textual.widgets import Footer, Input, Static
 
 from wlk_cli.errors import WlkError
 from wlk_cli.events import EndStats, SessionInfo, SpeakersEvent, SpeakerTurn, StatusEvent, TranscriptEvent
@@ -27,6 +27,7 @@ HELP = (
     "s      save the files now\n"
     "c      copy the transcript to the clipboard\n"
     "t      show / hide paragraph timestamps\n"
+    "n      name the speaker talking now (saves a voice profile; --diarization)\n"
     "end    follow the newest text again\n"
     "q      stop: finish the utterance, write files, exit\n"
     "?      this help (Esc closes it)"
@@ -53,6 +54,26 @@ class HelpScreen(ModalScreen[None]):
         self.dismiss()
 
 
+class NameScreen(ModalScreen[str | None]):
+    """Asks for the name of the speaker talking now; Enter names them, Esc leaves them as they are."""
+
+    DEFAULT_CSS = """
+    NameScreen { align: center middle; }
+    NameScreen > Input { width: 50; border: round $accent; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+
+    def compose(self) -> ComposeResult:
+        yield Input(placeholder="name of the speaker talking now, then Enter")
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip() or None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
 class SessionControl(Protocol):
     """What the TUI can ask of a running session."""
 
@@ -65,6 +86,8 @@ class SessionControl(Protocol):
     def pause(self, paused: bool) -> None: ...
 
     def save(self) -> list[Path]: ...
+
+    def name_speaker(self, name: str) -> str: ...
 
     def stop(self, interrupted: bool | None = None) -> None: ...
 
@@ -84,7 +107,7 @@ class TuiSink:
     def status(self, event: StatusEvent) -> None:
         self.app.post_message(StatusUpdate(event))
 
-    def turns(self, turns: list[SpeakerTurn]) -> None:
+    def turns(self, turns: list[SpeakerTurn], since: float | None = None) -> None:
         pass
 
     def speakers(self, event: SpeakersEvent) -> None:
@@ -106,6 +129,7 @@ class WlkApp(App[EndStats | None]):
         Binding("s", "save", "Save"),
         Binding("c", "copy", "Copy"),
         Binding("t", "times", "Times"),
+        Binding("n", "name", "Name", show=False),  # in ? (the footer has no room at 80 columns)
         Binding("end", "follow", "Follow", priority=True),
         Binding("question_mark", "help", "Help", key_display="?"),
         Binding("q", "stop", "Quit"),
@@ -263,6 +287,20 @@ class WlkApp(App[EndStats | None]):
 
     def action_follow(self) -> None:
         self.view.follow()
+
+    def action_name(self) -> None:
+        if isinstance(self.screen, NameScreen) or self.ended:
+            return
+
+        def named(name: str | None) -> None:
+            if not name:
+                return
+            try:
+                self.notify(self.control.name_speaker(name), timeout=6)
+            except (OSError, WlkError) as e:
+                self.notify(f"cannot name: {e}", severity="error", timeout=6)
+
+        self.push_screen(NameScreen(), named)
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):  # one at a time

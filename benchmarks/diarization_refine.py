@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""Refine at the end (wlk_cli/diarization/refine.py) against diart's live output, fast.
+
+Each file (the 10 AMI clips, the same-meeting joined sessions, the LibriSpeech dialogues and the
+5-minute session of benchmarks/diarization_bench.py) goes through the streaming diarizer once; its chunk
+log is kept (in ``--cache``), and every refine setting is replayed on the logs in seconds.
+
+    python benchmarks/diarization_refine.py '{"threshold": [0.4, 0.5, 0.6]}' [--cache /tmp/refine.pkl]
+
+Prints one JSON line per setting: pooled DER live / refined for AMI and the joined sessions, and each
+file's DER both ways (scoring as diarization_bench.py: no collar, overlap scored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import pickle
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+from pyannote.core import Annotation, Segment, Timeline
+from pyannote.metrics.diarization import DiarizationErrorRate
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from diarization_bench import JOINED, SHARED, annotation, dialogue, joined_ami, long_session, read_rttm  # noqa: E402
+
+from wlk_cli.diarization.diarizer import WINDOW_S, DiarizationModels, StreamingDiarizer  # noqa: E402
+from wlk_cli.diarization.refine import RefineOptions, refine  # noqa: E402
+
+STEP = 8000  # samples per call, as the worker feeds the diarizer
+
+
+class SplitAtPauses:
+    """An experiment (``--split``), not in wlk: diart's segmentation block with each local speaker's
+    activity cut at pauses of at least ``pause_s`` into separate local speakers (each part at least
+    ``min_s``), so each part gets its own embedding. Measured 2026-12-02 (0.3 s): dialogue2 refined
+    0.167 -> 0.119, but AMI pooled live 0.316 -> 0.354 and refined 0.310 -> 0.320: not adopted."""
+
+    def __init__(self, inner: Any, pause_s: float, min_s: float = 0.5) -> None:
+        self.inner = inner
+        self.pause_s = pause_s
+        self.min_s = min_s
+
+    def __call__(self, batch: Any) -> Any:
+        import torch
+
+        seg = self.inner(batch)  # (batch, frames, local speakers)
+        frames = seg.shape[1]
+        gap = max(1, round(self.pause_s * frames / WINDOW_S))
+        shortest = max(1, round(self.min_s * frames / WINDOW_S))
+        out = []
+        for b in range(seg.shape[0]):
+            cols = []
+            for s in range(seg.shape[2]):
+                col = seg[b, :, s]
+                cuts = _cuts(col.numpy() >= 0.5, gap, shortest)
+                for lo, hi in zip([0, *cuts], [*cuts, frames]):
+                    part = torch.zeros_like(col)
+                    part[lo:hi] = col[lo:hi]
+                    cols.append(part)
+            out.append(torch.stack(cols, dim=1))
+        width = max(x.shape[1] for x in out)
+        return torch.stack([torch.nn.functional.pad(x, (0, width - x.shape[1])) for x in out])
+
+
+def _cuts(active: np.ndarray, gap: int, shortest: int) -> list[int]:
+    """Frames at which to cut one local speaker: the middle of each pause of >= ``gap`` frames with at
+    least ``shortest`` active frames on both sides."""
+    idx = np.flatnonzero(active)
+    if idx.size == 0:
+        return []
+    breaks = np.flatnonzero(np.diff(idx) >= gap)
+    cuts, last = [], 0
+    for k in breaks:
+        left = int(np.count_nonzero(active[last : idx[k] + 1]))
+        right = int(np.count_nonzero(active[idx[k + 1] :]))
+        if left >= shortest and right >= shortest:
+            cut = (int(idx[k]) + int(idx[k + 1])) // 2
+            cuts.append(cut)
+            last = cut
+    return cuts
+
+
+def files(tmp: Path) -> dict[str, tuple[np.ndarray, Annotation]]:
+    out: dict[str, tuple[np.ndarray, Annotation]] = {}
+    for i in range(10):
+        uri = f"trn0{i}"
+        audio = sf.read(SHARED / "ami" / f"{uri}.wav", dtype="float32")[0]
+        out[uri] = (audio, read_rttm(SHARED / "ami" / "debug.train.rttm", uri))
+    for name in JOINED:
+        path, ref = joined_ami(name, tmp)
+        out[name] = (sf.read(path, dtype="float32")[0], ref)
+    for n in (2, 3):
+        path, ref, _ = dialogue(n, tmp)
+        out[f"dialogue{n}"] = (sf.read(path, dtype="float32")[0], ref)
+    path, ref = long_session(tmp)
+    out["session5"] = (sf.read(path, dtype="float32")[0], ref)
+    return out
+
+
+def record(audio: np.ndarray, models: DiarizationModels, split: float = 0.0) -> tuple[list[Any], Any]:
+    d = StreamingDiarizer(models)
+    if split:  # each local speaker cut at pauses of `split` s before the embeddings
+        d.pipeline.segmentation = SplitAtPauses(d.pipeline.segmentation, split)
+    turns = []
+    for k in range(0, audio.size, STEP):
+        turns += d.process(audio[k : k + STEP])
+    turns += d.finish()
+    return turns, d.log
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("grid", nargs="?", default="{}")
+    ap.add_argument("--cache", default="")
+    ap.add_argument("--minutes", type=float, default=0.0, help="only time refine on a session this long")
+    ap.add_argument("--split", type=float, default=0.0, help="cut local speakers at pauses this long (s)")
+    args = ap.parse_args()
+    grid: dict[str, list[Any]] = json.loads(args.grid)
+    if args.minutes:  # the cost of a refine at the end of a long session (the bar: < 2 s for 10 minutes)
+        with tempfile.TemporaryDirectory() as tmp:
+            path, _ = long_session(Path(tmp), args.minutes * 60)
+            audio = sf.read(path, dtype="float32")[0]
+        _, log = record(audio, DiarizationModels())
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            refined = refine(log, RefineOptions())
+            times.append(time.perf_counter() - t0)
+        print(json.dumps({"bench": "refine_time", "audio_s": round(audio.size / 16000, 1), "chunks": len(log),
+                          "refine_s": [round(t, 3) for t in times], "gated": refined is None}), flush=True)  # fmt: skip
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        data = files(Path(tmp))
+    cache = Path(args.cache) if args.cache else None
+    if cache and cache.exists():
+        logs = pickle.loads(cache.read_bytes())
+    else:
+        models = DiarizationModels()
+        logs = {name: record(audio, models, args.split) for name, (audio, _) in data.items()}
+        if cache:
+            cache.write_bytes(pickle.dumps(logs))
+    for values in itertools.product(*grid.values()) if grid else [()]:
+        cfg = dict(zip(grid, values))
+        opts = RefineOptions(**cfg)
+        pooled = {
+            g: [DiarizationErrorRate(collar=0.0, skip_overlap=False) for _ in range(2)] for g in ("ami", "joined")
+        }
+        ders: dict[str, list[float]] = {}
+        slowest = 0.0
+        for name, (audio, ref) in data.items():
+            live_turns, log = logs[name]
+            t0 = time.perf_counter()
+            refined = refine(log, opts)
+            slowest = max(slowest, time.perf_counter() - t0)
+            uem = Timeline([Segment(0, audio.size / 16000)])
+            hyps = [annotation(live_turns), annotation(refined.turns) if refined else annotation(live_turns)]
+            group = "ami" if name.startswith("trn0") and len(name) == 5 else "joined" if name in JOINED else None
+            row = []
+            for k, hyp in enumerate(hyps):
+                metric = pooled[group][k] if group else DiarizationErrorRate(collar=0.0, skip_overlap=False)
+                row.append(round(float(metric(ref, hyp, uem=uem)), 3))
+            ders[name] = row + ([] if refined else ["gated"])  # type: ignore[list-item]
+        line = {
+            "options": cfg,
+            "ami_pooled": [round(float(abs(m)), 4) for m in pooled["ami"]],
+            "joined_pooled": [round(float(abs(m)), 4) for m in pooled["joined"]],
+            "slowest_refine_s": round(slowest, 3),
+            "der_live_refined": ders,
+        }
+        print(json.dumps(line), flush=True)
+
+
+if __name__ == "__main__":
+    main()
