@@ -82,9 +82,7 @@ def confusion_s(turns: list, spans: list[tuple[float, float, int]]) -> float:  #
             if o > 0:
                 share[(who, t.speaker)] = share.get((who, t.speaker), 0.0) + o
     speakers = {k for _, k in share}
-    best = max(
-        (share.get((0, x), 0.0) + share.get((1, y), 0.0), x, y) for x in speakers for y in speakers if x != y
-    )
+    best = max((share.get((0, x), 0.0) + share.get((1, y), 0.0), x, y) for x in speakers for y in speakers if x != y)
     return sum(share.values()) - best[0]
 
 

@@ -155,3 +155,21 @@ def test_the_json_file_carries_overlapping_turns(tmp_path: object) -> None:
         {"start": 0.0, "end": 5.0, "speaker": "S1"},
         {"start": 3.0, "end": 6.0, "speaker": "S2"},
     ]
+
+
+def test_two_live_speakers_far_apart_are_not_merged_by_a_loose_threshold() -> None:
+    """Two voices 0.45 apart (as two LibriSpeech voices measured): average linkage at 0.6 would join them."""
+    close = np.linalg.qr(RNG.normal(size=(16, 16)))[0][:2]
+    pair = [close[0], 0.55 * close[0] + np.sqrt(1 - 0.55**2) * close[1]]  # cosine 0.55: distance 0.45
+    log = ChunkLog()
+    for k in range(81):
+        start = k * 0.5 - 4.5
+        v = 0 if start + 2.5 < 20 else 1
+        emb = np.full((3, 16), np.nan, dtype=np.float32)
+        e = pair[v] + RNG.normal(scale=0.02, size=16)
+        emb[0] = e / np.linalg.norm(e)
+        log.add(start, chunk([(max(0, start), start + 5)], start), emb, {0: v})
+    loose = refine(log, RefineOptions(threshold=0.6, keep_apart=2.0))  # without the rule: one speaker
+    assert loose is not None and len({t.speaker for t in loose.turns}) == 1
+    kept = refine(log, RefineOptions(threshold=0.6))
+    assert kept is not None and len({t.speaker for t in kept.turns}) == 2
