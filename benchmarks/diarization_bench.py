@@ -178,22 +178,17 @@ def long_session(tmp: Path, seconds: float = 300.0) -> tuple[Path, Annotation]:
 
 def enrolment(tmp: Path) -> tuple[Path, Annotation, dict[str, Path]]:
     """Two known voices and an unknown one. The corpus has one clip per speaker, so each known voice's
-    profile is made from the first part of its clip (up to a pause, at least 2 s of speech) and the
+    profile is made from the first part of its clip (up to the pause nearest 70% of it, 2.9 and 3.3 s of speech) and the
     dialogue from the rest of it, with a third voice that has no profile. Reference labels are the
     names wlk should print: the profiles' names, and S1 for the unknown voice."""
     manifest = json.loads((SHARED / "librispeech" / "manifest.json").read_text())["files"]
-    clips = [sf.read(SHARED / "librispeech" / manifest[k]["filename"], dtype="float32")[0] for k in (2, 7, 3)]
-    names = ["Hayley", "Frida", "S1"]  # clip 3 (speaker 121), clip 8 (1995), clip 4 (1221): no profile
+    clips = [sf.read(SHARED / "librispeech" / manifest[k]["filename"], dtype="float32")[0] for k in (0, 1, 2)]
+    names = ["Hugo", "Vera", "S1"]  # clip 1 (speaker 1089), clip 2 (1188), clip 3 (121): no profile
     profiles, rest = {}, []
     for k, name in enumerate(names[:2]):
         regions = speech_regions(clips[k])
-        spoken, cut = 0.0, None
-        for (a, b), (c, _) in zip(regions, regions[1:]):
-            spoken += b - a
-            if spoken >= 2.2:
-                cut = int((b + c) / 2 * 16000)
-                break
-        assert cut is not None, "no pause after 2 s of speech"
+        pauses = [int((b + c) / 2 * 16000) for (_, b), (c, _) in zip(regions, regions[1:])]
+        cut = min(pauses, key=lambda p: abs(p - 0.7 * clips[k].size))  # the pause nearest 70% of the clip
         profiles[name] = tmp / f"profile-{name}.wav"
         sf.write(profiles[name], clips[k][:cut], 16000, subtype="PCM_16")
         rest.append(clips[k][cut:])
