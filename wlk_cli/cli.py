@@ -150,14 +150,15 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-def _settings(preset: str | None, overrides: dict[str, Any]) -> Any:
-    """The run's settings; and the process-wide set-up every command that reads audio needs, done here once."""
+def _settings(preset: str | None, overrides: dict[str, Any], server: str | None = None) -> Any:
+    """The run's settings; and the process-wide set-up every command that reads audio needs, done here once.
+    With ``server``, known voices are the server's profiles (it checks them), not this machine's."""
     from wlk_cli.audio.decode import quiet_ffmpeg
     from wlk_cli.config import build_settings
 
     quiet_ffmpeg()
     settings = build_settings(preset, overrides)
-    if settings.speakers:  # an unknown or damaged profile is refused before any model loads
+    if settings.speakers and server is None:  # an unknown or damaged profile is refused before any model loads
         from wlk_cli.diarization.voices import chosen
 
         chosen(settings.speakers)
@@ -212,7 +213,7 @@ def file_cmd(
     try:
         if format not in ("auto", "jsonl", "text"):
             raise UsageError(f"format: {format!r} is not one of auto, jsonl, text")
-        settings = _settings(preset, overrides)
+        settings = _settings(preset, overrides, server)
         raw = None
         if raw_format is not None:
             from wlk_cli.audio.decode import RawSpec
@@ -310,7 +311,7 @@ def listen_cmd(
     if not debug:
         quiet_native_stderr()
     try:
-        settings = _settings(preset, overrides)
+        settings = _settings(preset, overrides, server)
         out = OutputOptions(
             mode="jsonl" if no_tui else "auto",
             write_files=not no_files,

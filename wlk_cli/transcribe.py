@@ -113,16 +113,18 @@ def _speakers(
 
     from wlk_cli.diarization.attribution import SpeakerAttribution
     from wlk_cli.diarization.refine import refine, refine_options
-    from wlk_cli.diarization.voices import chosen, name_speakers
+    from wlk_cli.diarization.voices import NAME_DISTANCE, chosen, name_speakers
 
     voices = chosen(settings.speakers)
     diarizer = engine.diarizer_for(settings)  # a fresh speaker state per file, on the engine's models
+    diarizer.expect([v.embedding for v in voices], NAME_DISTANCE)
     attribution = SpeakerAttribution(settings.speaker_names)
     turns = diarizer.process(audio) + diarizer.finish()
-    attribution.name(name_speakers(diarizer.centres(), voices))
+    named = name_speakers(diarizer.centres(), voices)
+    attribution.name(named)
     labelled = attribution.add_turns(turns, decided_until=float("inf"))
     opts = refine_options(settings)
-    refined = refine(diarizer.log, opts) if opts is not None else None
+    refined = refine(diarizer.log, opts, named) if opts is not None else None
     if refined is not None:  # the whole file at once: its turns replace diart's live ones
         refined = dataclasses.replace(refined, names=name_speakers(refined.centroids, voices))
         labelled = [t for t in labelled if t.end <= refined.start] + attribution.refine(refined)[0]

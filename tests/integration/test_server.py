@@ -116,6 +116,7 @@ def test_native_stream_settings_per_session_and_status_lines(server: Server) -> 
         ({"nonsense": 1}, "unknown setting(s): nonsense"),
         ({"min_chunk_size": -1}, "min_chunk_size"),
         ({"format": "mp3"}, "format"),
+        ({"diarization": True, "speakers": ["Nobody"]}, "no voice profile named 'Nobody'"),
     ],
 )
 def test_native_start_refuses_bad_settings(server: Server, start: dict[str, Any], needle: str) -> None:

@@ -173,3 +173,37 @@ def test_two_live_speakers_far_apart_are_not_merged_by_a_loose_threshold() -> No
     assert loose is not None and len({t.speaker for t in loose.turns}) == 1
     kept = refine(log, RefineOptions(threshold=0.6))
     assert kept is not None and len({t.speaker for t in kept.turns}) == 2
+
+
+def test_known_voices_get_their_own_centres_from_the_first_chunk() -> None:
+    """Two known voices 0.45 apart, each heard first in a chunk of its own: with nothing to go on, diart's
+    rules put the second on the first one's centre (within delta_new 0.7); seeded, each finds its own,
+    and an unknown voice far from both opens a centre rather than joining one."""
+    close = np.linalg.qr(RNG.normal(size=(16, 16)))[0][:2]
+    pair = [close[0], 0.55 * close[0] + np.sqrt(1 - 0.55**2) * close[1]]
+
+    def heard(v: np.ndarray) -> np.ndarray:
+        emb = np.full((3, 16), np.nan)
+        e = v + RNG.normal(scale=0.02, size=16)
+        emb[0] = e / np.linalg.norm(e)
+        return emb
+
+    plain = OnlineClustering(0.6, 0.2, 0.7, 20, ChunkLog())
+    assert [plain.identify(chunk([(0, 4)], 0), heard(v)) for v in pair] == [{0: 0}, {0: 0}]
+    seeded = OnlineClustering(0.6, 0.2, 0.7, 20, ChunkLog())
+    seeded.expect(pair, 0.3)
+    assert [seeded.identify(chunk([(0, 4)], 0), heard(v)) for v in pair] == [{0: 0}, {0: 1}]
+    assert seeded.identify(chunk([(0, 4)], 0), heard(VOICES[3])) == {0: 2}  # unknown: a new speaker
+    few = OnlineClustering(0.6, 0.2, 0.7, 2, ChunkLog())
+    few.expect([VOICES[0], VOICES[1], VOICES[2]], 0.3)  # room is left for one unknown voice
+    few.identify(chunk([(0, 4)], 0), heard(VOICES[0]))
+    assert few.used == [0]
+
+
+def test_a_refine_that_would_merge_two_known_voices_keeps_the_live_labels() -> None:
+    log = dialogue_log(A_B_A, live={0: 0, 1: 1})
+    for k in range(len(log)):  # the second voice's chunks look like the first's
+        log.embeddings[k] = np.where(np.isnan(log.embeddings[k]), np.nan, voice(0, 0.01)).astype(np.float32)
+    assert refine(log) is not None  # one cluster for both: refine merges them...
+    assert refine(log, named={0: "Hugo", 1: "Vera"}) is None  # ...unless they are two known voices
+    assert refine(log, named={0: "Hugo", 1: "Hugo"}) is not None

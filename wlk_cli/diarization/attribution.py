@@ -72,10 +72,14 @@ class SpeakerAttribution:
             for word_id, w in list(self._words.items()):
                 if w.speaker == old:
                     changed.append((word_id, name))
-                    self._words[word_id] = dataclasses.replace(w, speaker=name)
-                    if word_id in self._pending:
-                        self._pending[word_id] = self._words[word_id]
+                    self._relabel(word_id, name)
         return changed
+
+    def _relabel(self, word_id: int, label: str) -> None:
+        """A word already labelled gets another label (and a word not yet sent, the new one)."""
+        self._words[word_id] = dataclasses.replace(self._words[word_id], speaker=label)
+        if word_id in self._pending:
+            self._pending[word_id] = self._words[word_id]
 
     @property
     def decided_until(self) -> float:
@@ -166,9 +170,7 @@ class SpeakerAttribution:
             label = self._best(w)
             if label is not None and label != w.speaker:
                 changed[word_id] = label
-                self._words[word_id] = dataclasses.replace(w, speaker=label)
-            if word_id in self._pending:
-                self._pending[word_id] = self._words[word_id]
+                self._relabel(word_id, label)
         return labelled, list(changed.items())
 
     def current(self) -> tuple[int, str, float] | None:

@@ -19,6 +19,8 @@ import numpy as np
 from wlk_cli.diarization.refine import ChunkLog, assign_chunk
 
 SHARE = 0.2  # cosine distance: a voice split across a pause by the segmentation stays one voice
+FAR = 2.0  # a distance no match takes
+SEED_WEIGHT = 5.0  # a known voice's centre starts as this many chunks' worth of its profile
 
 
 class OnlineClustering:
@@ -32,6 +34,17 @@ class OnlineClustering:
         self.log = log
         self.centers: np.ndarray | None = None  # sums of the embeddings assigned, one row per centre
         self.used: list[int] = []  # centres opened, in order
+        self.known_within = 0.0  # seeded centres (the first len(_seeds)) take only speakers this close
+        self._seeds: list[np.ndarray] = []
+
+    def expect(self, profiles: list[np.ndarray], within: float) -> None:
+        """Open a centre for each known voice (unit profile embeddings) before any audio, so two known
+        voices are told apart from the first chunk (live clustering with nothing to go on merged two
+        voices 0.43 apart) and a voice heard is named at once. A seeded centre takes only a speaker
+        within ``within`` of it, so an unknown voice is never folded into a known one; at most
+        ``max_speakers - 1`` voices are seeded, leaving room for one unknown."""
+        self._seeds = [np.asarray(p, dtype=np.float64) for p in profiles[: max(0, self.max_speakers - 1)]]
+        self.known_within = within
 
     def centres(self) -> dict[int, np.ndarray]:
         """Each global speaker's centre (a sum of embeddings: compare by angle)."""
@@ -56,6 +69,12 @@ class OnlineClustering:
         long = seg.mean(axis=0) >= self.rho_update
         if self.centers is None:
             self.centers = np.zeros((self.max_speakers, emb.shape[1]))
+            if self._seeds:  # the seeds weigh as much as SEED_WEIGHT of this stream's chunks
+                norms = np.linalg.norm(emb[~np.isnan(emb).any(axis=1)], axis=1)
+                scale = SEED_WEIGHT * (float(np.median(norms)) if norms.size else 1.0)
+                for g, p in enumerate(self._seeds):
+                    self.centers[g] = p / max(float(np.linalg.norm(p)), 1e-12) * scale
+                    self.used.append(g)
         mapping: dict[int, int] = {}
         missed: list[int] = []
         if self.used and active.size:
@@ -63,6 +82,8 @@ class OnlineClustering:
             c = self.centers[known]
             unit = emb[active] / np.maximum(np.linalg.norm(emb[active], axis=1, keepdims=True), 1e-12)
             dist = 1.0 - unit @ (c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12)).T
+            seeded = known < len(self._seeds)
+            dist[:, seeded] = np.where(dist[:, seeded] < self.known_within, dist[:, seeded], FAR)
             chosen = assign_chunk(seg[:, active], dist, SHARE)
             for i, local in enumerate(active.tolist()):
                 if chosen[i] >= 0 and dist[i, chosen[i]] < self.delta_new:
@@ -90,7 +111,7 @@ class OnlineClustering:
             taken = set(mapping.values())
             for k in np.argsort(dist[i]) if dist.shape[1] else []:
                 g = int(self.used[k])
-                if g not in heard_with and (g not in taken or dist[i, k] < SHARE):
+                if dist[i, k] < FAR and g not in heard_with and (g not in taken or dist[i, k] < SHARE):
                     mapping[local] = g
                     break
         return mapping

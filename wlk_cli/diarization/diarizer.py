@@ -93,6 +93,10 @@ class StreamingDiarizer:
         self._received = 0  # samples fed so far
         self._pending = 0  # samples since the last pipeline step
 
+    def expect(self, profiles: list[np.ndarray], within: float) -> None:
+        """Known voices (unit embeddings) this stream may hear: they get speakers 0.. before any audio."""
+        self.pipeline.clustering.expect(profiles, within)
+
     def centres(self) -> dict[int, np.ndarray]:
         """Each speaker's centre so far (diart's index -> an embedding sum)."""
         centres: dict[int, np.ndarray] = self.pipeline.clustering.centres()

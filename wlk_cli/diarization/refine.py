@@ -16,7 +16,7 @@ speakers that the segmentation heard at once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -188,8 +188,13 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def refine(log: ChunkLog, opts: RefineOptions | None = None) -> Refined | None:
-    """Re-cluster the logged chunks; None when a gate keeps the live labels."""
+def refine(log: ChunkLog, opts: RefineOptions | None = None, named: Mapping[int, str] | None = None) -> Refined | None:
+    """Re-cluster the logged chunks; None when a gate keeps the live labels.
+
+    ``named``: live speakers found to be known voices (speaker -> profile name). A refine that puts two
+    differently named speakers in one cluster is refused like one that merges two voices heard at once
+    (the segmentation runs two voices' adjacent turns into one local speaker, between the two, and
+    average linkage then joins them)."""
     from scipy.cluster.hierarchy import fcluster, linkage
 
     opts = opts or RefineOptions()
@@ -242,7 +247,7 @@ def refine(log: ChunkLog, opts: RefineOptions | None = None) -> Refined | None:
     turns = aggregate(log, assign, opts.tau_active)
     live_turns = aggregate(log, log.live, opts.tau_active)
     n_live = 1 + max((t.speaker for t in live_turns), default=-1)
-    overlap = _overlap(turns, live_turns, len(keep), n_live)
+    overlap = _overlap(turns, live_turns, len(centroids), n_live)
     live_to_cluster = {j: int(np.argmax(overlap[:, j])) for j in range(n_live) if overlap[:, j].any()}
 
     # gate: two live speakers heard at once must not become one
@@ -259,6 +264,10 @@ def refine(log: ChunkLog, opts: RefineOptions | None = None) -> Refined | None:
     for (a, b), n in together.items():
         if n >= opts.cooccur and a in live_to_cluster and live_to_cluster.get(a) == live_to_cluster.get(b):
             return None
+    # gate: two known voices must not become one
+    named = {g: n for g, n in (named or {}).items() if g in live_to_cluster}
+    if any(named[a] != named[b] and live_to_cluster[a] == live_to_cluster[b] for a in named for b in named):
+        return None
     return Refined(turns, max(0.0, log.starts[0]), live_to_cluster, dict(enumerate(centroids)))
 
 

@@ -15,7 +15,7 @@ from wlk_cli.audio import SAMPLE_RATE
 from wlk_cli.audio.ring import RingBuffer
 from wlk_cli.diarization.diarizer import StreamingDiarizer, Turn
 from wlk_cli.diarization.refine import Refined, RefineOptions, refine
-from wlk_cli.diarization.voices import Voice, name_speakers
+from wlk_cli.diarization.voices import NAME_DISTANCE, Voice, name_speakers
 
 REFINE_EVERY_S = 120.0  # a live session is refined this often (and at its end)
 Names = dict[int, str]
@@ -38,6 +38,7 @@ class DiarizationWorker:
         self.diarizer = diarizer
         self.refine = refine
         self.voices = list(voices)
+        diarizer.expect([v.embedding for v in self.voices], NAME_DISTANCE)
         self._names: Names = {}
         self.refine_s: float | None = None  # seconds the last refine took
         self._refined_at = 0  # samples fed at the last refine
@@ -79,7 +80,7 @@ class DiarizationWorker:
 
     def _refine(self) -> None:
         t0 = time.perf_counter()
-        refined = refine(self.diarizer.log, self.refine)
+        refined = refine(self.diarizer.log, self.refine, self._names)
         self.refine_s = time.perf_counter() - t0
         if refined is not None:
             if self.voices:

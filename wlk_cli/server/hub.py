@@ -190,6 +190,10 @@ class Hub:
         changes = {k: coerce(k, v, where) for k, v in values.items() if v is not None}
         settings = dataclasses.replace(self.settings, **changes).validate()
         self.loaded.check(settings)
+        if settings.speakers:  # the profiles on this server, as the stream will read them
+            from wlk_cli.diarization.voices import chosen
+
+            chosen(settings.speakers)
         return settings
 
     # -- the offline path (OpenAI endpoint) ----------------------------------------------------------

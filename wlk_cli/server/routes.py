@@ -198,7 +198,13 @@ async def _serve_stream(ws: WebSocket, hub: Hub, access: Access, native: bool) -
 
     loop = asyncio.get_running_loop()
     feed = NetworkFeed(fmt, RingBuffer(SAMPLE_RATE * RING_S), name="the audio stream")
-    run = StreamRun(hub, settings, feed, kind, loop)
+    try:
+        run = StreamRun(hub, settings, feed, kind, loop)
+    except WlkError as e:  # a setting only the session can check (an unknown voice profile in --speakers)
+        hub.give_back(slot)
+        hub.refused("settings")
+        await _refuse(ws, native, CLOSE_POLICY, str(e))
+        return
     sinks: list[Any] = [EventSink(run.put)]
     if native:
         from wlk_cli.sinks.jsonl import JsonlSink
