@@ -3,7 +3,10 @@ while its models load, its protocol state, its access rules."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
+from types import SimpleNamespace
 
 import pytest
 from starlette.testclient import TestClient
@@ -76,3 +79,71 @@ def test_whisperlivekit_state_keeps_old_lines_as_text() -> None:
 ])  # fmt: skip
 def test_default_capacity(model: str, policy: str, cpus: int, want: int) -> None:
     assert default_max_sessions(Settings(model=model, policy=policy), cpus, "cpu") == want
+
+
+class _DeafClient:
+    """A WebSocket whose sends never complete: a client that reads nothing (its TCP window is full)."""
+
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    async def send_text(self, text: str) -> None:
+        self.sent.append(text)
+        await asyncio.Event().wait()
+
+
+class _Run:
+    """What the sending side reads of a stream: its queue; stop() ends it the way a session does."""
+
+    def __init__(self, events: int) -> None:
+        self.queue: asyncio.Queue[tuple[str, object]] = asyncio.Queue()
+        for i in range(events):
+            self.queue.put_nowait(("line", json.dumps({"type": "transcript", "seq": i})))
+        self.stopped = False
+        self.session = SimpleNamespace(settings=Settings())
+
+    def stop(self) -> None:
+        self.stopped = True
+        self.queue.put_nowait(("done", None))
+
+
+@pytest.mark.parametrize("protocol", ["native", "wlk"])
+def test_a_client_that_reads_nothing_is_cut_off(protocol: str) -> None:
+    from wlk_cli.server import routes
+
+    hub = Hub(None, Settings(model="tiny.en"), Limits(max_sessions=1, send_timeout_s=0.2))
+    run = _Run(3)
+    if protocol == "wlk":
+        run.queue = asyncio.Queue()
+        run.queue.put_nowait(("status", StatusEvent(0.0, 1.0, 0.3)))
+    ws = _DeafClient()
+
+    async def go() -> tuple[int, str]:
+        receiver = asyncio.get_running_loop().create_future()
+        send = (
+            routes._send_native(ws, run, hub, receiver, False)
+            if protocol == "native"
+            else routes._send_wlk(ws, run, hub, receiver)
+        )  # type: ignore[arg-type]
+        return await asyncio.wait_for(send, 5)
+
+    t0 = time.monotonic()
+    code, reason = asyncio.run(go())
+    assert (code, reason) == (1008, "the client does not read what is sent: cut off")
+    assert 0.2 <= time.monotonic() - t0 < 2 and run.stopped and len(ws.sent) == 1
+    assert hub.metrics.refused_total == {"slow_client": 1}
+
+
+def test_a_client_far_behind_is_cut_off_without_waiting() -> None:
+    from wlk_cli.server import routes
+
+    hub = Hub(None, Settings(model="tiny.en"), Limits(max_sessions=1, send_timeout_s=30, max_queue=10))
+    run = _Run(50)
+    ws = _DeafClient()
+
+    async def go() -> tuple[int, str]:
+        receiver = asyncio.get_running_loop().create_future()
+        return await asyncio.wait_for(routes._send_native(ws, run, hub, receiver, False), 5)  # type: ignore[arg-type]
+
+    code, _ = asyncio.run(go())
+    assert code == 1008 and run.stopped and ws.sent == []
