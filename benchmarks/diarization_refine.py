@@ -7,6 +7,11 @@ log is kept (in ``--cache``), and every refine setting is replayed on the logs i
 
     python benchmarks/diarization_refine.py '{"threshold": [0.4, 0.5, 0.6]}' [--cache /tmp/refine.pkl]
 
+    python benchmarks/diarization_refine.py --enrolment [--split-cost]
+
+``--enrolment``: only the enrolment dialogue, its two profiles expected as ``--speakers`` does (seeded
+centres and the known-voice split); ``--split-cost`` times the diarizer on it with and without the split.
+
 Prints one JSON line per setting: pooled DER live / refined for AMI and the joined sessions, and each
 file's DER both ways (scoring as diarization_bench.py: no collar, overlap scored).
 """
@@ -17,6 +22,7 @@ import argparse
 import itertools
 import json
 import pickle
+import statistics
 import sys
 import tempfile
 import time
@@ -32,10 +38,20 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from diarization_bench import JOINED, SHARED, annotation, dialogue, joined_ami, long_session, read_rttm  # noqa: E402
+from diarization_bench import (  # noqa: E402
+    JOINED,
+    SHARED,
+    annotation,
+    dialogue,
+    enrolment,
+    joined_ami,
+    long_session,
+    read_rttm,
+)
 
 from wlk_cli.diarization.diarizer import WINDOW_S, DiarizationModels, StreamingDiarizer  # noqa: E402
 from wlk_cli.diarization.refine import RefineOptions, refine  # noqa: E402
+from wlk_cli.diarization.split import KnownVoiceSplit, SpeechTrack, cuts  # noqa: E402
 
 STEP = 8000  # samples per call, as the worker feeds the diarizer
 
@@ -63,8 +79,8 @@ class SplitAtPauses:
             cols = []
             for s in range(seg.shape[2]):
                 col = seg[b, :, s]
-                cuts = _cuts(col.numpy() >= 0.5, gap, shortest)
-                for lo, hi in zip([0, *cuts], [*cuts, frames]):
+                at = cuts(col.numpy() >= 0.5, gap, shortest)
+                for lo, hi in zip([0, *at], [*at, frames]):
                     part = torch.zeros_like(col)
                     part[lo:hi] = col[lo:hi]
                     cols.append(part)
@@ -73,22 +89,26 @@ class SplitAtPauses:
         return torch.stack([torch.nn.functional.pad(x, (0, width - x.shape[1])) for x in out])
 
 
-def _cuts(active: np.ndarray, gap: int, shortest: int) -> list[int]:
-    """Frames at which to cut one local speaker: the middle of each pause of >= ``gap`` frames with at
-    least ``shortest`` active frames on both sides."""
-    idx = np.flatnonzero(active)
-    if idx.size == 0:
-        return []
-    breaks = np.flatnonzero(np.diff(idx) >= gap)
-    cuts, last = [], 0
-    for k in breaks:
-        left = int(np.count_nonzero(active[last : idx[k] + 1]))
-        right = int(np.count_nonzero(active[idx[k + 1] :]))
-        if left >= shortest and right >= shortest:
-            cut = (int(idx[k]) + int(idx[k + 1])) // 2
-            cuts.append(cut)
-            last = cut
-    return cuts
+class SplitWhereApart(KnownVoiceSplit):
+    """An experiment (``--split-apart DIST``): wlk's known-voice split (``split.py``: cut a local
+    speaker at Silero's pauses, keep a cut where the parts are two known voices) with a generic rule
+    too: keep a cut wherever the two parts embed more than DIST apart (cosine), profiles or not.
+    Measured 2026-12-03 (benchmarks/RESULTS.md): AMI worse at 0.5 and 0.6, so wlk keeps only the
+    known-voice rule."""
+
+    def __init__(self, d: StreamingDiarizer, dist: float, model: Any) -> None:
+        profiles = np.zeros((0, 192)) if d.split is None else d.split.profiles
+        speech = SpeechTrack(model, WINDOW_S + 1.0)
+        super().__init__(d.pipeline.segmentation, d.pipeline.embedding, profiles, 0.5, speech)
+        if d.split is not None:  # the product's own split is replaced by this one
+            self.segmentation = d.split.segmentation
+        self.dist = dist
+        d.split = self
+        d.pipeline.segmentation = self
+
+    def apart(self, a: np.ndarray, b: np.ndarray) -> bool:
+        known = len(self.profiles) >= 2 and super().apart(a, b)
+        return known or bool(np.isfinite(a).all() and np.isfinite(b).all() and 1.0 - float(a @ b) > self.dist)
 
 
 def files(tmp: Path) -> dict[str, tuple[np.ndarray, Annotation]]:
@@ -105,12 +125,29 @@ def files(tmp: Path) -> dict[str, tuple[np.ndarray, Annotation]]:
         out[f"dialogue{n}"] = (sf.read(path, dtype="float32")[0], ref)
     path, ref = long_session(tmp)
     out["session5"] = (sf.read(path, dtype="float32")[0], ref)
+    path, ref, _ = enrolment(tmp)  # the dialogue of two voices 0.43 apart (no profiles here)
+    out["enrolment"] = (sf.read(path, dtype="float32")[0], ref)
     return out
 
 
-def record(audio: np.ndarray, models: DiarizationModels, split: float = 0.0) -> tuple[list[Any], Any]:
-    d = StreamingDiarizer(models)
-    if split:  # each local speaker cut at pauses of `split` s before the embeddings
+def record(
+    audio: np.ndarray,
+    models: DiarizationModels,
+    split: float = 0.0,
+    apart: float = 0.0,
+    profiles: np.ndarray | None = None,
+    known_split: bool = True,
+) -> tuple[list[Any], Any]:
+    from wlk_cli.vad import SileroModel
+
+    d = StreamingDiarizer(models, speech_model=SileroModel())
+    if profiles is not None:  # as --speakers does: seeded centres and the known-voice split
+        d.expect(list(profiles), 0.5)
+        if not known_split and d.split is not None:  # only the seeded centres (wlk before the split)
+            d.pipeline.segmentation, d.split = d.split.segmentation, None
+    if apart:
+        SplitWhereApart(d, apart, SileroModel())
+    elif split:  # each local speaker cut at pauses of `split` s before the embeddings
         d.pipeline.segmentation = SplitAtPauses(d.pipeline.segmentation, split)
     turns = []
     for k in range(0, audio.size, STEP):
@@ -125,6 +162,9 @@ def main() -> None:
     ap.add_argument("--cache", default="")
     ap.add_argument("--minutes", type=float, default=0.0, help="only time refine on a session this long")
     ap.add_argument("--split", type=float, default=0.0, help="cut local speakers at pauses this long (s)")
+    ap.add_argument("--enrolment", action="store_true", help="only the enrolment dialogue, with its profiles")
+    ap.add_argument("--split-apart", type=float, default=0.0, help="also cut where two parts embed this far apart")
+    ap.add_argument("--split-cost", action="store_true", help="time the diarizer with and without the split")
     args = ap.parse_args()
     grid: dict[str, list[Any]] = json.loads(args.grid)
     if args.minutes:  # the cost of a refine at the end of a long session (the bar: < 2 s for 10 minutes)
@@ -140,14 +180,36 @@ def main() -> None:
         print(json.dumps({"bench": "refine_time", "audio_s": round(audio.size / 16000, 1), "chunks": len(log),
                           "refine_s": [round(t, 3) for t in times], "gated": refined is None}), flush=True)  # fmt: skip
         return
+    profiles = None
     with tempfile.TemporaryDirectory() as tmp:
-        data = files(Path(tmp))
+        if args.enrolment:  # only the enrolment dialogue, its two profiles expected (as --speakers does)
+            from wlk_cli.diarization.voices import enrol
+            from wlk_cli.vad import SileroModel
+
+            path, ref, clips = enrolment(Path(tmp))
+            data = {"enrolment": (sf.read(path, dtype="float32")[0], ref)}
+            profiles = np.stack(
+                [enrol(DiarizationModels(), n, [str(c)], SileroModel()).embedding for n, c in clips.items()]
+            )
+        else:
+            data = files(Path(tmp))
+    if args.split_cost:  # seconds of diarizer per second of audio on the enrolment dialogue, split on/off
+        assert profiles is not None, "--split-cost goes with --enrolment"
+        audio, models, cost = data["enrolment"][0], DiarizationModels(), {"on": [], "off": []}
+        for _ in range(3):  # interleaved: the machine is shared
+            for mode in cost:
+                t0 = time.perf_counter()
+                record(audio, models, profiles=profiles, known_split=mode == "on")
+                cost[mode].append(round((time.perf_counter() - t0) / (audio.size / 16000), 4))
+        ratio = statistics.median(cost["on"]) / statistics.median(cost["off"])
+        print(json.dumps({"bench": "known_voice_split_cost", "rtf": cost, "ratio": round(ratio, 3)}), flush=True)
+        return
     cache = Path(args.cache) if args.cache else None
     if cache and cache.exists():
         logs = pickle.loads(cache.read_bytes())
     else:
         models = DiarizationModels()
-        logs = {name: record(audio, models, args.split) for name, (audio, _) in data.items()}
+        logs = {name: record(a, models, args.split, args.split_apart, profiles) for name, (a, _) in data.items()}
         if cache:
             cache.write_bytes(pickle.dumps(logs))
     for values in itertools.product(*grid.values()) if grid else [()]:

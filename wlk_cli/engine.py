@@ -146,4 +146,5 @@ class Engine:
             return None
         from wlk_cli.diarization.diarizer import DiarizationOptions, StreamingDiarizer
 
-        return StreamingDiarizer(self.diarization_models(), options_for(DiarizationOptions, settings))
+        speech = self.vad_model() if settings.speakers else None  # known voices split where Silero hears a pause
+        return StreamingDiarizer(self.diarization_models(), options_for(DiarizationOptions, settings), speech)

@@ -72,28 +72,40 @@ def test_refine_at_the_end_gives_the_end_of_a_phrase_back_to_its_speaker(tmp_pat
     assert accuracy[False] >= 0.95 and accuracy[False] > accuracy[True], accuracy
 
 
-def test_known_voices_are_named_and_an_unknown_one_gets_s1(tmp_path: Path, data_home: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    ("known", "unknown", "cut", "bar"),
+    [
+        ({"Hayley": 2, "Perla": 4}, 3, 0.65, 0.9),
+        # two voices 0.43 apart that segmentation-3.0 keeps in one local speaker across the pause between
+        # them (live, Vera's first words went to Hugo: 84.8% before known voices split a local speaker)
+        ({"Hugo": 0, "Vera": 1}, 2, 0.7, 0.95),
+    ],
+)
+def test_known_voices_are_named_and_an_unknown_one_gets_s1(
+    tmp_path: Path, data_home: dict[str, str], known: dict[str, int], unknown: int, cut: float, bar: float
+) -> None:
     """Profiles from the first part of two speakers' clips; a dialogue of the rest and a third voice."""
-    first, rest = {}, {}
-    for name, k in (("Hayley", 2), ("Perla", 4)):
+    rest = {}
+    for name, k in known.items():
         x = audio(k)
-        cut = int(x.size * 0.65)  # >= 2 s of speech in each of these clips' first part
-        first[name], rest[name] = x[:cut], x[cut:]
-        sf.write(tmp_path / f"{name}.wav", first[name], SR, subtype="PCM_16")
+        at = int(x.size * cut)  # >= 2 s of speech in each of these clips' first part
+        rest[name] = x[at:]
+        sf.write(tmp_path / f"{name}.wav", x[:at], SR, subtype="PCM_16")
         r = wlk("speakers", "add", name, str(tmp_path / f"{name}.wav"), env=data_home, timeout=300)
         assert r.returncode == 0, r.stderr.decode()
     listed = wlk("speakers", "list", env=data_home).stdout.decode()
-    assert "Hayley" in listed and "Perla" in listed
-    other = audio(3)
+    assert all(name in listed for name in known)
+    other = audio(unknown)
     wav = tmp_path / "meeting.wav"
-    h, p = rest["Hayley"], rest["Perla"]
-    spans = join([(h, "Hayley"), (p, "Perla"), (other, "S1"), (p, "Perla"), (h, "Hayley"), (other, "S1")], wav)
-    r = wlk("file", str(wav), "--model", "tiny.en", "--speed", "0", "--diarization", "--speakers", "Hayley,Perla",
+    h, p = list(known)
+    order = [(rest[h], h), (rest[p], p), (other, "S1"), (rest[p], p), (rest[h], h), (other, "S1")]
+    spans = join(order, wav)
+    r = wlk("file", str(wav), "--model", "tiny.en", "--speed", "0", "--diarization", "--speakers", f"{h},{p}",
             "--no-files", env=data_home, timeout=600)  # fmt: skip
     assert r.returncode == 0, r.stderr.decode()
     words = final_words(parse_jsonl(r.stdout))
     named = sum(w["speaker"] == who(w, spans) for w in words) / len(words)
-    assert named >= 0.9, [(w["text"], w["speaker"], who(w, spans)) for w in words]
+    assert named >= bar, [(w["text"], w["speaker"], who(w, spans)) for w in words]
 
 
 def test_enrolment_refuses_bad_clips_and_writes_nothing(tmp_path: Path, data_home: dict[str, str]) -> None:

@@ -15,6 +15,7 @@ from wlk_cli.audio import SAMPLE_RATE
 from wlk_cli.config import default_of
 from wlk_cli.diarization.clustering import OnlineClustering
 from wlk_cli.diarization.refine import ChunkLog
+from wlk_cli.diarization.split import KnownVoiceSplit, SpeechTrack
 from wlk_cli.errors import ModelError
 
 STEP_S = 0.5  # diart's step: a new 5 s window every 0.5 s
@@ -61,7 +62,11 @@ class Turn:
 class StreamingDiarizer:
     """Feed contiguous 16 kHz audio from the stream's start; get speaker turns back as diart decides them."""
 
-    def __init__(self, models: DiarizationModels, opts: DiarizationOptions | None = None) -> None:
+    def __init__(
+        self, models: DiarizationModels, opts: DiarizationOptions | None = None, speech_model: Any = None
+    ) -> None:
+        """``speech_model``: the engine's SileroModel, for streams that expect known voices (else one is
+        loaded when needed)."""
         from wlk_cli.diarization.torchaudio_compat import import_diart
 
         self.opts = opts or DiarizationOptions()
@@ -92,10 +97,21 @@ class StreamingDiarizer:
         self._buffer = np.zeros(self._window, dtype=np.float32)
         self._received = 0  # samples fed so far
         self._pending = 0  # samples since the last pipeline step
+        self._speech_model = speech_model
+        self.split: KnownVoiceSplit | None = None
 
     def expect(self, profiles: list[np.ndarray], within: float) -> None:
-        """Known voices (unit embeddings) this stream may hear: they get speakers 0.. before any audio."""
+        """Known voices (unit embeddings) this stream may hear: they get speakers 0.. before any audio, and
+        a local speaker whose parts are two of them is split (``split.py``)."""
         self.pipeline.clustering.expect(profiles, within)
+        if len(profiles) >= 2 and self.split is None and self._received == 0:
+            from wlk_cli.vad import SileroModel
+
+            speech = SpeechTrack(self._speech_model or SileroModel(), WINDOW_S + 2 * STEP_S)
+            self.split = KnownVoiceSplit(
+                self.pipeline.segmentation, self.pipeline.embedding, np.stack(profiles), within, speech
+            )
+            self.pipeline.segmentation = self.split
 
     def centres(self) -> dict[int, np.ndarray]:
         """Each speaker's centre so far (diart's index -> an embedding sum)."""
@@ -114,6 +130,8 @@ class StreamingDiarizer:
             take = min(audio.size - k, self._step - self._pending)
             part = audio[k : k + take]
             self._buffer = np.concatenate([self._buffer[take:], part.astype(np.float32, copy=False)])
+            if self.split is not None:
+                self.split.speech.feed(part)
             self._received += take
             self._pending += take
             k += take
@@ -126,6 +144,8 @@ class StreamingDiarizer:
         from pyannote.core import SlidingWindow, SlidingWindowFeature
 
         start = (self._received - self._window) / SAMPLE_RATE
+        if self.split is not None:
+            self.split.chunk_start = start
         chunk = SlidingWindowFeature(
             self._buffer.reshape(-1, 1), SlidingWindow(start=start, duration=1 / SAMPLE_RATE, step=1 / SAMPLE_RATE)
         )
