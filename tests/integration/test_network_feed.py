@@ -85,13 +85,23 @@ def test_f32le_stereo_48k_is_resampled(engine: Engine) -> None:
 
 
 def test_webm_opus_decoded_as_it_arrives(engine: Engine, tmp_path: Path) -> None:
-    path, ref = clips()[2]
-    webm = tmp_path / "clip.webm"
+    # Four speakers' clips joined (22 s, 54 words), so that one word misheard through a lossy codec on another
+    # CPU moves the score by 2%, not 7%.
+    parts, refs = [], []
+    for path, ref in clips()[1:5]:
+        audio, sr = sf.read(path, dtype="float32")
+        parts += [audio, np.zeros(sr // 2, np.float32)]
+        refs.append(ref)
+    wav = tmp_path / "clips.wav"
+    sf.write(wav, np.concatenate(parts), sr)
+    webm = tmp_path / "clips.webm"
     subprocess.run(
-        ["ffmpeg", "-loglevel", "error", "-i", str(path), "-c:a", "libopus", "-b:a", "32k", str(webm)], check=True
+        ["ffmpeg", "-loglevel", "error", "-i", str(wav), "-c:a", "libopus", "-b:a", "32k", str(webm)], check=True
     )
     out = transcribe(engine, AudioFormat(), webm.read_bytes(), frame=4096, pace_s=0.01)
-    assert wer(ref, out.text) <= 0.2, out.text
+    assert wer(" ".join(refs), out.text) <= 0.15, out.text
+    seconds = sum(p.size for p in parts) / sr
+    assert out.stats.audio_duration_s == pytest.approx(seconds, abs=0.1)  # type: ignore[attr-defined]
 
 
 def test_bytes_that_are_not_audio_end_the_stream_with_one_clear_error(engine: Engine) -> None:
