@@ -19,6 +19,7 @@ file's DER both ways (scoring as diarization_bench.py: no collar, overlap scored
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import pickle
@@ -130,6 +131,14 @@ def files(tmp: Path) -> dict[str, tuple[np.ndarray, Annotation]]:
     return out
 
 
+@functools.cache
+def _silero() -> Any:
+    """One Silero model for all the recordings (loaded once, not inside each timed run)."""
+    from wlk_cli.vad import SileroModel
+
+    return SileroModel()
+
+
 def record(
     audio: np.ndarray,
     models: DiarizationModels,
@@ -138,15 +147,13 @@ def record(
     profiles: np.ndarray | None = None,
     known_split: bool = True,
 ) -> tuple[list[Any], Any]:
-    from wlk_cli.vad import SileroModel
-
-    d = StreamingDiarizer(models, speech_model=SileroModel())
+    d = StreamingDiarizer(models, speech_model=_silero())
     if profiles is not None:  # as --speakers does: seeded centres and the known-voice split
         d.expect(list(profiles), 0.5)
         if not known_split and d.split is not None:  # only the seeded centres (wlk before the split)
             d.pipeline.segmentation, d.split = d.split.segmentation, None
     if apart:
-        SplitWhereApart(d, apart, SileroModel())
+        SplitWhereApart(d, apart, _silero())
     elif split:  # each local speaker cut at pauses of `split` s before the embeddings
         d.pipeline.segmentation = SplitAtPauses(d.pipeline.segmentation, split)
     turns = []

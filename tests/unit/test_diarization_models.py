@@ -96,6 +96,48 @@ def test_campplus_honours_frame_weights(campp) -> None:  # type: ignore[no-untyp
     assert cos(ew, ea, dim=0) > cos(ew, eb, dim=0) + 0.2
 
 
+def test_campplus_runs_its_network_once_for_two_calls_on_one_chunk(campp) -> None:  # type: ignore[no-untyped-def]
+    """The known-voice split and diart each embed the same chunk: the second call reuses the frames (in
+    the thread that made them only), and gives what a fresh run gives."""
+    import threading
+
+    chunk = torch.from_numpy(audio(0)[:80000])[None].repeat(3, 1)  # diart: the chunk once per speaker
+    other = torch.from_numpy(audio(1)[:80000])[None].repeat(3, 1)
+    weights = torch.rand(3, 100)
+    runs = []
+    real = campp.frames
+
+    def counting(wav: torch.Tensor) -> torch.Tensor:
+        runs.append(threading.get_ident())
+        return real(wav)
+
+    campp.frames = counting
+    try:
+        with torch.no_grad():
+            first = campp(chunk, weights)
+            again = campp(chunk.clone(), weights.flip(1))
+            assert len(runs) == 1
+            assert torch.equal(again, campp.dense(_pooled(real(chunk[:1]), weights.flip(1))))
+            campp(other, weights)
+            assert len(runs) == 2  # another chunk: computed
+            done = []
+            t = threading.Thread(target=lambda: done.append(campp(other, weights)))
+            t.start()
+            t.join()
+            assert len(runs) == 3 and runs[-1] != runs[0]  # another thread (stream) computes its own
+            assert torch.equal(done[0], campp(other, weights))
+            assert torch.equal(first, campp.dense(_pooled(real(chunk[:1]), weights)))
+    finally:
+        del campp.frames
+
+
+def _pooled(frames: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    from wlk_cli.diarization.models import weighted_stats
+
+    w = torch.nn.functional.interpolate(weights.unsqueeze(1).float(), size=frames.shape[-1], mode="nearest")
+    return weighted_stats(frames.expand(weights.shape[0], -1, -1), w.squeeze(1))
+
+
 def test_bad_model_files_are_one_clear_error(tmp_path: Path) -> None:
     junk = tmp_path / "junk.bin"
     junk.write_bytes(b"not a checkpoint at all")

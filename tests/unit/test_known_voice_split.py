@@ -27,12 +27,13 @@ def test_cuts_fall_in_the_middle_of_long_pauses_with_enough_speech_each_side() -
     assert cuts(np.zeros(10, dtype=bool), 2, 2) == []
 
 
-def test_two_known_voices_needs_two_different_profiles_each_near() -> None:
+def test_two_known_voices_needs_two_different_profiles_or_a_known_and_an_unknown() -> None:
     profiles = np.stack([A, B])
     near_a = (A + 0.2 * C) / np.linalg.norm(A + 0.2 * C)
     assert two_known_voices(near_a, B, profiles, 0.5)
     assert not two_known_voices(near_a, A, profiles, 0.5)  # one voice twice
-    assert not two_known_voices(C, B, profiles, 0.5)  # C is near no profile
+    assert two_known_voices(C, B, profiles, 0.5)  # C is near no profile: an unknown voice next to B
+    assert not two_known_voices(C, C, profiles, 0.5)  # two unknown parts: nothing to go on
     assert not two_known_voices(np.full(4, np.nan), B, profiles, 0.5)
 
 
@@ -113,9 +114,11 @@ def test_a_local_speaker_carrying_two_known_voices_is_split_at_the_pause() -> No
 
 
 def test_one_voice_across_a_pause_or_unknown_voices_leave_the_segmentation_as_it_was() -> None:
-    for early, late in ((A, A), (C, B), (C, C)):
+    for early, late in ((A, A), (C, C)):
         seg, out, kept, _ = split(early, late, [(50, 200), (275, 400)])
         assert out is seg and kept == 0, (early, late)
+    seg, out, kept, _ = split(C, B, [(50, 200), (275, 400)])  # an unknown voice, then a known one: cut
+    assert out is not seg and kept == 1
 
 
 def test_no_pause_long_enough_means_no_embedding_at_all() -> None:

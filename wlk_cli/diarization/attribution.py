@@ -58,11 +58,13 @@ class SpeakerAttribution:
         """Known voices found: diart's speakers (or, ``refined``, speaker numbers) -> profile names.
         Returns (word id, name) for the words already labelled otherwise."""
         changed = []
+        numbers = {speaker if refined else self._alias.get(speaker, speaker) for speaker in names}
         for speaker, name in names.items():
             number = speaker if refined else self._alias.get(speaker, speaker)
             if self._known.get(number) == name:
                 continue
-            for other in [n for n, v in self._known.items() if v == name]:  # a name is one speaker's
+            # a name moves off a speaker no longer given it (two speakers named alike both keep it)
+            for other in [n for n, v in self._known.items() if v == name and n not in numbers]:
                 del self._known[other]
             self._known[number] = name
             old = self._labels.get(number)

@@ -14,6 +14,7 @@ import importlib.util
 import io
 import itertools
 import pickle
+import threading
 import types
 from collections import OrderedDict
 from pathlib import Path
@@ -392,6 +393,9 @@ def weighted_stats(x: torch.Tensor, weights: torch.Tensor | None) -> torch.Tenso
     return torch.cat([mean, torch.sqrt(var.clamp_min(1e-8))], dim=-1)
 
 
+_LAST_FRAMES = threading.local()  # (model, waveform, frames) of the last single-chunk call, per thread
+
+
 class CAMPPlus(nn.Module):
     """16 kHz waveform -> 192-d speaker embedding (3D-Speaker's CAM++ layout and parameter names)."""
 
@@ -416,7 +420,10 @@ class CAMPPlus(nn.Module):
         return self.xvector(self.head(self.fbank(wav).transpose(1, 2)))
 
     def _shared_frames(self, wav: torch.Tensor) -> torch.Tensor:
-        """diart repeats one chunk once per speaker: run the network once per distinct waveform."""
+        """diart repeats one chunk once per speaker: run the network once per distinct waveform. The last
+        chunk's frames are kept per thread (each stream's diarizer runs in its own), so a second call on
+        the same chunk (the known-voice split embeds parts of it before diart embeds its speakers) runs
+        only the pooling."""
         firsts: list[int] = []
         index: list[int] = []
         for i in range(wav.shape[0]):
@@ -427,7 +434,13 @@ class CAMPPlus(nn.Module):
             else:
                 firsts.append(i)
                 index.append(len(firsts) - 1)
-        frames = self.frames(wav[firsts])
+        last = getattr(_LAST_FRAMES, "pair", None)
+        if last is not None and len(firsts) == 1 and last[0] is self and torch.equal(last[1], wav[firsts[0]]):
+            frames = last[2]
+        else:
+            frames = self.frames(wav[firsts])
+            if len(firsts) == 1:
+                _LAST_FRAMES.pair = (self, wav[firsts[0]].clone(), frames)
         return frames[torch.tensor(index)]
 
     def forward(self, wav: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:

@@ -5,7 +5,10 @@ another starts (measured on the enrolment dialogue: one continuous local speaker
 silence, then Vera, in every chunk that holds both), so the chunk's one embedding is a blend of two
 voices and diart gives both the same speaker. When the stream expects known voices, each local speaker
 is cut at the pauses Silero hears inside it, the parts are embedded, and a cut is kept only where the
-parts on its two sides are nearest two *different* known voices, each within the naming distance.
+parts on its two sides are nearest two *different* known voices, each within the naming distance, or
+where one side is within it of a known voice and the other is farther than it from every profile (an
+unknown voice next to a known one: enrolment678's unknown voice, 0.53 from a profile, shared a local
+speaker with that known voice, then its centre).
 Every other part goes back where it was, so a chunk with nothing to cut reaches the clustering exactly
 as diart made it. Cutting at every pause, or wherever two parts embed apart, was measured and dropped:
 it splits one unknown voice's pauses on meeting audio (benchmarks/RESULTS.md).
@@ -78,12 +81,16 @@ def cuts(active: np.ndarray, gap: int, side: int) -> list[int]:
 
 
 def two_known_voices(a: np.ndarray, b: np.ndarray, profiles: np.ndarray, within: float) -> bool:
-    """Whether embeddings ``a`` and ``b`` (unit) are nearest two different profiles, each within ``within``."""
+    """Whether embeddings ``a`` and ``b`` (unit) are two voices by the profiles: nearest two different
+    profiles each within ``within``, or one within ``within`` of a profile and the other not (an unknown
+    voice next to a known one)."""
     if not (np.isfinite(a).all() and np.isfinite(b).all()):
         return False
     da, db = 1.0 - profiles @ a, 1.0 - profiles @ b
     ia, ib = int(np.argmin(da)), int(np.argmin(db))
-    return ia != ib and bool(da[ia] < within) and bool(db[ib] < within)
+    if ia != ib and bool(da[ia] < within) and bool(db[ib] < within):
+        return True
+    return bool(da[ia] < within) != bool(db[ib] < within)
 
 
 class KnownVoiceSplit:
@@ -113,7 +120,7 @@ class KnownVoiceSplit:
             return seg
         emb = self.embedding(batch, _columns(seg, plans))
         unit = emb / emb.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-        out, changed = [], False
+        out, before = [], self.kept
         for b, plan in enumerate(plans):
             columns, extra = [], []
             c = 0
@@ -127,9 +134,8 @@ class KnownVoiceSplit:
                 columns.append(pieces[0])
                 extra += pieces[1:]
                 self.kept += len(pieces) - 1
-                changed |= len(pieces) > 1
             out.append(columns + extra)
-        if not changed:
+        if self.kept == before:  # no cut kept: the segmentation as diart made it
             return seg
         return _stack(seg, out)
 

@@ -6,7 +6,8 @@ JSON file per profile in ``<user data dir>/wlk/speakers/`` (``platformdirs``; ``
 it), written atomically.
 
 Naming: the speakers found (their centres) and the profiles asked for are matched one-to-one
-(Hungarian) on cosine distance; a pair closer than ``NAME_DISTANCE`` names that speaker.
+(Hungarian) on cosine distance; a pair closer than ``NAME_DISTANCE`` names that speaker, and another
+speaker that close to its nearest profile gets that name too.
 """
 
 from __future__ import annotations
@@ -214,7 +215,12 @@ def _voices_in(log: Any, refined: Any) -> dict[int, tuple[np.ndarray, float]]:
 def name_speakers(
     centres: Mapping[int, np.ndarray], voices: Sequence[Voice], limit: float = NAME_DISTANCE
 ) -> dict[int, str]:
-    """Speaker -> profile name for the speakers whose centre is within ``limit`` of a profile (one-to-one)."""
+    """Speaker -> profile name for the speakers whose centre is within ``limit`` of a profile: matched
+    one-to-one first (a speaker between two profiles takes the one no other speaker is nearer), then any
+    other speaker within ``limit`` of its nearest profile, a voice named so, gets that name too. One voice can have two
+    live speakers: a first stretch of it just past ``limit`` opens a speaker of its own, which its later
+    speech then joins (test_speakers' Perla, once the known-voice split cut her first words off
+    another voice's local speaker)."""
     from scipy.optimize import linear_sum_assignment
 
     keys = [k for k, c in centres.items() if np.linalg.norm(c) > 0]
@@ -224,4 +230,9 @@ def name_speakers(
     v = np.stack([x.embedding for x in voices])
     dist = 1.0 - c @ v.T
     rows, cols = linear_sum_assignment(dist)
-    return {keys[r]: voices[k].name for r, k in zip(rows, cols) if dist[r, k] < limit}
+    out = {keys[r]: voices[k].name for r, k in zip(rows, cols) if dist[r, k] < limit}
+    for r, key in enumerate(keys):
+        k = int(np.argmin(dist[r]))
+        if key not in out and dist[r, k] < limit and voices[k].name in out.values():
+            out[key] = voices[k].name
+    return out
