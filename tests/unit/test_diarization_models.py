@@ -121,11 +121,17 @@ def test_campplus_runs_its_network_once_for_two_calls_on_one_chunk(campp) -> Non
             campp(other, weights)
             assert len(runs) == 2  # another chunk: computed
             done = []
-            t = threading.Thread(target=lambda: done.append(campp(other, weights)))
+
+            def in_thread() -> None:
+                with torch.no_grad():
+                    done.append(campp(other, weights))
+
+            t = threading.Thread(target=in_thread)
             t.start()
             t.join()
             assert len(runs) == 3 and runs[-1] != runs[0]  # another thread (stream) computes its own
-            assert torch.equal(done[0], campp(other, weights))
+            # another thread may run other kernels (its own thread count): equal up to float rounding
+            assert torch.allclose(done[0], campp(other, weights), atol=1e-4)
             assert torch.equal(first, campp.dense(_pooled(real(chunk[:1]), weights)))
     finally:
         del campp.frames
