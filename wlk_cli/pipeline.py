@@ -251,6 +251,8 @@ class Emitter:
                 decided_turns += self.attribution.add_turns(*item)
         if decided_turns:
             self.sink.turns(decided_turns)
+        if self.attribution.take_renamed() and (shown := self.attribution.shown_turns()):
+            self.sink.turns(shown, since=shown[0].start)  # the turns sent with a label now named
         self._revise(final)
 
     def _revise(self, final: bool = False) -> None:

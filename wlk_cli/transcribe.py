@@ -122,13 +122,12 @@ def _speakers(
     turns = diarizer.process(audio) + diarizer.finish()
     named = name_speakers(diarizer.centres(), voices)
     attribution.name(named)
-    labelled = attribution.add_turns(turns, decided_until=float("inf"))
+    attribution.add_turns(turns, decided_until=float("inf"))
     opts = refine_options(settings)
     refined = refine(diarizer.log, opts, named) if opts is not None else None
     if refined is not None:  # the whole file at once: its turns replace diart's live ones
-        refined = dataclasses.replace(refined, names=name_speakers(refined.centroids, voices))
-        labelled = [t for t in labelled if t.end <= refined.start] + attribution.refine(refined)[0]
-    return attribution.assign(words), labelled
+        attribution.refine(dataclasses.replace(refined, names=name_speakers(refined.centroids, voices)))
+    return attribution.assign(words), attribution.shown_turns()
 
 
 def read_audio(path: str) -> tuple[np.ndarray, InputError | None]:

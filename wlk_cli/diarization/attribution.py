@@ -42,17 +42,35 @@ class SpeakerAttribution:
         self._words: dict[int, Word] = {}  # emitted words with their labels now, for a refine
         self._new = _NEW
         self._known: dict[int, str] = {}  # speaker number -> the known voice it is
-        self._unknown = 0  # labels given to speakers no known voice matched
+        self._renamed = False  # a label already shown was replaced by a name
 
     def label(self, speaker: int) -> str:
+        """A speaker's label: its known voice's name, else the first of ``names`` / S1, S2, ... that no
+        speaker shows now (a label freed by naming its speaker is given again, so the unknown voices
+        read S1, S2, ... with none missing)."""
         if speaker not in self._labels:
             if speaker in self._known:
                 self._labels[speaker] = self._known[speaker]
             else:
-                n = self._unknown
-                self._unknown += 1
-                self._labels[speaker] = self.names[n] if n < len(self.names) else f"S{n + 1}"
+                taken = set(self._labels.values())
+                n = 0
+                while self._unknown_label(n) in taken:
+                    n += 1
+                self._labels[speaker] = self._unknown_label(n)
         return self._labels[speaker]
+
+    def _unknown_label(self, n: int) -> str:
+        return self.names[n] if n < len(self.names) else f"S{n + 1}"
+
+    def shown_turns(self) -> list[SpeakerTurn]:
+        """Every decided turn kept (the last ``MAX_TURNS``), with its label now."""
+        return [SpeakerTurn(float(t.start), float(t.end), self.label(t.speaker)) for t in self._turns]
+
+    def take_renamed(self) -> bool:
+        """Whether a label already given was replaced by a name since the last call: the turns sent with
+        the old label need sending again (``shown_turns``)."""
+        renamed, self._renamed = self._renamed, False
+        return renamed
 
     def name(self, names: dict[int, str], refined: bool = False) -> list[tuple[int, str]]:
         """Known voices found: diart's speakers (or, ``refined``, speaker numbers) -> profile names.
@@ -71,6 +89,7 @@ class SpeakerAttribution:
             self._labels[number] = name
             if old is None or old == name:
                 continue
+            self._renamed = True
             for word_id, w in list(self._words.items()):
                 if w.speaker == old:
                     changed.append((word_id, name))
