@@ -108,6 +108,26 @@ def test_known_voices_are_named_and_an_unknown_one_gets_s1(
     assert named >= bar, [(w["text"], w["speaker"], who(w, spans)) for w in words]
 
 
+def test_one_known_voice_among_unknown_ones_is_named_and_only_it(tmp_path: Path, data_home: dict[str, str]) -> None:
+    """One profile: a local speaker carrying the known voice and then an unknown one is cut between them
+    (before, with one profile, the unknown voice's first words took the known name: 80% right)."""
+    x = audio(0)
+    at = int(x.size * 0.7)
+    sf.write(tmp_path / "hugo.wav", x[:at], SR, subtype="PCM_16")
+    r = wlk("speakers", "add", "Hugo", str(tmp_path / "hugo.wav"), env=data_home, timeout=300)
+    assert r.returncode == 0, r.stderr.decode()
+    hugo, b, c = x[at:], audio(1), audio(2)
+    wav = tmp_path / "three.wav"
+    spans = join([(hugo, "Hugo"), (b, "B"), (c, "C"), (b, "B"), (hugo, "Hugo"), (c, "C")], wav)
+    r = wlk("file", str(wav), "--model", "tiny.en", "--speed", "0", "--diarization", "--speakers", "Hugo",
+            "--no-files", env=data_home, timeout=600)  # fmt: skip
+    assert r.returncode == 0, r.stderr.decode()
+    words = final_words(parse_jsonl(r.stdout))
+    right = [(w["speaker"] == "Hugo") == (who(w, spans) == "Hugo") for w in words]
+    assert sum(right) / len(words) >= 0.95, [(w["text"], w["speaker"], who(w, spans)) for w in words]
+    assert {w["speaker"] for w in words} - {"Hugo"} <= {"S1", "S2"}  # the unknown voices: S1, S2, none missing
+
+
 def test_enrolment_refuses_bad_clips_and_writes_nothing(tmp_path: Path, data_home: dict[str, str]) -> None:
     folder = Path(data_home["XDG_DATA_HOME"]) / "wlk" / "speakers"
     silent = tmp_path / "silent.wav"

@@ -95,11 +95,11 @@ def embedding_by_time(early: np.ndarray, late: np.ndarray):  # type: ignore[no-u
 Split = tuple[torch.Tensor, torch.Tensor, int, list[int]]
 
 
-def split(early: np.ndarray, late: np.ndarray, spans: list[tuple[int, int]]) -> Split:
+def split(early: np.ndarray, late: np.ndarray, spans: list[tuple[int, int]], profiles: tuple = (A, B)) -> Split:  # type: ignore[type-arg]
     """The fake chunk's segmentation, what the split made of it, the cuts kept, the embedding calls."""
     seg = segmentation(*spans)
     embed = embedding_by_time(early, late)
-    s = KnownVoiceSplit(lambda batch: seg, embed, np.stack([A, B]), 0.5, Track(*spans))  # type: ignore[arg-type]
+    s = KnownVoiceSplit(lambda batch: seg, embed, np.stack(profiles), 0.5, Track(*spans))  # type: ignore[arg-type]
     out = s(torch.zeros(1, 80000, 1))
     return seg, out, s.kept, embed.calls  # type: ignore[attr-defined]
 
@@ -119,6 +119,13 @@ def test_one_voice_across_a_pause_or_unknown_voices_leave_the_segmentation_as_it
         assert out is seg and kept == 0, (early, late)
     seg, out, kept, _ = split(C, B, [(50, 200), (275, 400)])  # an unknown voice, then a known one: cut
     assert out is not seg and kept == 1
+
+
+def test_one_profile_is_enough_to_cut_a_known_voice_from_an_unknown_one() -> None:
+    seg, out, kept, _ = split(A, C, [(50, 200), (275, 400)], profiles=(A,))
+    assert kept == 1 and out[0, 275:400, 3].eq(1).all() and out[0, 275:400, 0].eq(0).all()
+    seg, out, kept, _ = split(C, B, [(50, 200), (275, 400)], profiles=(A,))  # two voices, neither known
+    assert out is seg and kept == 0
 
 
 def test_no_pause_long_enough_means_no_embedding_at_all() -> None:

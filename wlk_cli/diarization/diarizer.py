@@ -102,9 +102,10 @@ class StreamingDiarizer:
 
     def expect(self, profiles: list[np.ndarray], within: float) -> None:
         """Known voices (unit embeddings) this stream may hear: they get speakers 0.. before any audio, and
-        a local speaker whose parts are two of them is split (``split.py``)."""
+        a local speaker whose parts are two of them, or one of them and an unknown voice, is split
+        (``split.py``; so one profile is enough)."""
         self.pipeline.clustering.expect(profiles, within)
-        if len(profiles) >= 2 and self.split is None and self._received == 0:
+        if profiles and self.split is None and self._received == 0:
             from wlk_cli.vad import SileroModel
 
             speech = SpeechTrack(self._speech_model or SileroModel(), WINDOW_S + 2 * STEP_S)
