@@ -329,10 +329,11 @@ def main() -> None:
                     "latency_mean_s"
                 ]
         if args.only in (None, "enrolment"):
-            env = {**os.environ, "XDG_DATA_HOME": str(tmp / "data")}
             triples = [tuple(int(c) for c in v) for v in args.voices.split(",")] if args.voices else ENROLMENT_VOICES
             for voices in triples:
                 wav, ref, profiles = enrolment(tmp, voices)  # type: ignore[arg-type]
+                # each dialogue its own profiles (voice 6 is known in two triples)
+                env = {**os.environ, "XDG_DATA_HOME": str(tmp / "data" / "".join(map(str, voices)))}
                 if args.one_profile:  # the second known voice is an unknown one then
                     profiles = dict(list(profiles.items())[:1])
                 for name, clip in profiles.items():
