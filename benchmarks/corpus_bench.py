@@ -2,7 +2,8 @@
 """Both streaming policies and the offline result of the same model on every case of the corpus.
 
 For each case (benchmarks/corpus.py) and model: offline faster-whisper on the whole file with its
-defaults (beam 5, and greedy beside it), then `wlk file` with each policy. One table: WER per case and
+defaults (beam 5, and greedy beside it), `wlk transcribe`'s decoding (Silero's filter, beam 5, the
+coverage check; ``--policies ''`` runs only these), then `wlk file` with each policy. One table: WER per case and
 pooled (errors over reference words of all cases), mean / p90 confirmation latency, CPU seconds per
 audio second, duplicated words (a confirmed word committed again on its own audio) and lost words (shown
 tentative when the tentative tail was cleared, then neither committed nor replaced by a confirmed word
@@ -66,6 +67,16 @@ def errors(ref: str, hyp: str) -> tuple[int, int]:
 def offline(wav: str, model: Any, beam: int) -> str:
     segs, _ = model.transcribe(wav, beam_size=beam)
     return "".join(s.text for s in segs)
+
+
+def transcribe_path(wav: str, decoder: Any) -> tuple[str, dict[str, Any]]:
+    """`wlk transcribe`'s decoding (Silero's filter, beam 5, the coverage check) on the same model."""
+    from wlk_cli.asr.offline import coverage
+    from wlk_cli.audio.decode import read_audio
+
+    audio, _ = read_audio(wav)
+    decoded = decoder.decode(audio, None)
+    return "".join(w.text for w in decoded.words), coverage(decoded)
 
 
 def repeated_words(words: list[str]) -> int:
@@ -135,6 +146,10 @@ def main() -> None:
     from wlk_cli.asr.models import resolve_model
 
     model = WhisperModel(str(resolve_model(a.model)), device="cpu", compute_type="int8", cpu_threads=2)
+    from wlk_cli.asr.offline import OfflineDecoder
+    from wlk_cli.vad import SileroModel
+
+    decoder = OfflineDecoder(model, SileroModel())
     stamp = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "machine": f"{platform.node()} {platform.machine()} {psutil.cpu_count()} cpu",
@@ -143,19 +158,24 @@ def main() -> None:
         "speed": a.speed,
         "extra": extra,
     }
-    systems = ["offline-beam5", "offline-greedy", *a.policies.split(",")]
+    policies = [p for p in a.policies.split(",") if p]
+    systems = ["offline-beam5", "offline-greedy", "transcribe", *policies]
     totals: dict[str, list[float]] = {s: [0.0] * 6 for s in systems}  # errors, ref words, audio, cpu, dup, lost
     lat: dict[str, list[float]] = {s: [] for s in systems}
     table = []
     for case in cases:
         row: dict[str, Any] = {"case": case.name, "seconds": case.seconds}
         for system in systems:
-            if system.startswith("offline"):
-                hyp = offline(case.wav, model, 5 if system.endswith("beam5") else 1)
+            if system.startswith("offline") or system == "transcribe":
+                more: dict[str, Any] = {}
+                if system == "transcribe":
+                    hyp, more = transcribe_path(case.wav, decoder)
+                else:
+                    hyp = offline(case.wav, model, 5 if system.endswith("beam5") else 1)
                 e, n = errors(case.reference, hyp)
                 totals[system][0] += e
                 totals[system][1] += n
-                row[system] = {"wer": round(e / n, 4), "hypothesis": hyp}
+                row[system] = {"wer": round(e / n, 4), **more, "hypothesis": hyp}
                 continue
             res = run_stream(case.wav, a.model, a.speed, ["--policy", system, *extra])
             events = res["events"]
@@ -187,7 +207,7 @@ def main() -> None:
     for system in systems:
         t = totals[system]
         s: dict[str, Any] = {"pooled_wer": round(t[0] / t[1], 4) if t[1] else None}
-        if not system.startswith("offline"):
+        if system in policies:
             s["latency_mean_s"] = round(float(np.mean(lat[system])), 3) if lat[system] else None
             s["latency_p90_s"] = round(float(np.percentile(lat[system], 90)), 3) if lat[system] else None
             s["cpu_s_per_audio_s"] = round(t[3] / t[2], 3) if t[2] else None

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from wlk_cli.asr.base import AsrResult, AsrSegment, AsrWord
+from wlk_cli.events import Word
 
 SR = 16000
 SCALE = 1e-6  # marker audio: each sample holds its absolute index times SCALE
@@ -137,3 +138,53 @@ class ScriptedSession:
     def stop(self, interrupted: bool | None = None) -> None:
         self.stop_calls.append(interrupted)
         self.stopped.set()
+
+
+@dataclass
+class FakeWord:
+    start: float
+    end: float
+    word: str
+    probability: float = 0.9
+
+
+@dataclass
+class FakeSegment:
+    end: float
+    words: list[FakeWord]
+
+
+@dataclass
+class FakeInfo:
+    language: str = "en"
+
+
+@dataclass
+class ScriptedWhisper:
+    """faster-whisper's ``WhisperModel.transcribe`` on marker audio: the scripted words (start, end, text in
+    stream seconds) that lie wholly inside the audio it is given, times from its start; ``deaf``: stream
+    stretches (start, end) whose words it does not hear on a first pass over a longer stretch (as Whisper
+    skips words at a window's end), but hears when given a clip of at most ``deaf_over_s`` seconds."""
+
+    words: Sequence[tuple[float, float, str]]
+    deaf: Sequence[tuple[float, float]] = ()
+    deaf_over_s: float = 20.0
+    calls: list[tuple[float, float, str | None]] = field(default_factory=list)
+
+    def transcribe(self, audio: np.ndarray, **kwargs: object) -> tuple[list[FakeSegment], FakeInfo]:
+        start, end = buffer_span(audio)
+        self.calls.append((start, end, kwargs.get("initial_prompt")))  # type: ignore[arg-type]
+        deaf = end - start > self.deaf_over_s
+        out = []
+        for a, b, text in self.words:
+            if a < start - 1e-6 or b > end + 1e-6:
+                continue
+            if deaf and any(a < y and b > x for x, y in self.deaf):
+                continue
+            out.append(FakeWord(a - start, b - start, text))
+        return ([FakeSegment(out[-1].end, out)] if out else []), FakeInfo()
+
+    def clip(self, audio: np.ndarray, language: str | None, prompt: str | None) -> list[Word]:
+        """The same as a ``ClipDecoder`` (an utterance or a stretch decoded again)."""
+        segments, _ = self.transcribe(audio, initial_prompt=prompt)
+        return [Word(w.start, w.end, w.word, w.probability) for s in segments for w in s.words]

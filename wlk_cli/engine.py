@@ -16,6 +16,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from wlk_cli.asr.offline import OfflineDecoder
 from wlk_cli.config import ENGINE_FIELDS, Settings, options_for
 from wlk_cli.errors import UsageError
 
@@ -85,6 +86,16 @@ class Engine:
 
                 self._diarization = DiarizationModels(self.settings.segmentation_model, self.settings.embedding_model)
             return self._diarization
+
+    def offline_decoder(self, task: str = "transcribe", beams: int = 0, batch_size: int = 1) -> OfflineDecoder:
+        """Offline decoding on this engine's models (cheap: an OfflineDecoder holds no state): whole
+        files as faster-whisper decodes them, an utterance and the coverage check's clips in a short
+        window; ``beams``: 0 = beam 5."""
+        from wlk_cli.asr.offline import OFFLINE_BEAMS, short_window
+
+        beams = beams or OFFLINE_BEAMS
+        clip = short_window(self.whisper, task, beams)
+        return OfflineDecoder(self.whisper.whisper, self.vad_model(), task, beams, batch_size, clip)
 
     def prepare(self, settings: Settings) -> None:
         """Load now what streams with ``settings`` will need (so that the first one starts at once)."""

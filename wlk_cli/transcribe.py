@@ -19,15 +19,11 @@ from typing import IO, Any
 
 import numpy as np
 
+from wlk_cli.asr.offline import OFFLINE_BEAMS, Decoded, OfflineDecoder, coverage
 from wlk_cli.config import OPTS, Settings
 from wlk_cli.errors import InputError, WlkError
 from wlk_cli.events import EndStats, SessionInfo, SpeakerTurn, TranscriptEvent, Word
 
-OFFLINE_BEAMS = 5  # faster-whisper's own default: the reference the streaming benchmarks use
-# Silero VAD keeps 1 s of audio around speech (faster-whisper's default keeps 0.4 s): on the corpus and
-# long.wav, pooled WER tiny.en 14.5% (0.4 s: 15.7%, no VAD: 15.3%), base 19.5% (20.2%, 23.2%: without
-# VAD base invents text in a 60 s silence)
-VAD_PAD_MS = 1000
 _STREAMING_ONLY = {n for n, o in OPTS.items() if not o.offline}  # settings of a live stream only
 
 
@@ -66,44 +62,20 @@ class OfflineTranscriber:
         self.engine = engine
         self.backend = FasterWhisperBackend(self.engine.whisper, settings.language, settings.task, self.beams)
         self.batch_size = opts.batch_size or (8 if self.engine.device == "cuda" else 1)
+        self.decoder: OfflineDecoder = self.engine.offline_decoder(settings.task, self.beams, self.batch_size)
 
     def words(
         self, audio: np.ndarray, on_progress: Any = None, language: str | None = None, prompt: str | None = None
-    ) -> tuple[list[Word], str | None]:
+    ) -> Decoded:
         """Every word of ``audio`` and the language it was transcribed in; ``language`` and ``prompt``
         (text before it, as Whisper's initial prompt) for this call only (a server's request)."""
-        whisper = self.engine.whisper.whisper
         # given (or en for English-only models), else detected per file
         code = (
             self.backend.language
             if language is None
             else self.engine.whisper.check_language(language, self.settings.task)
         )
-        kwargs: dict[str, Any] = dict(
-            language=code,
-            task=self.settings.task,
-            beam_size=self.beams,
-            word_timestamps=True,
-            vad_filter=self.settings.vad,
-            initial_prompt=prompt or None,
-        )
-        if self.settings.vad and self.batch_size == 1:  # (the batched pipeline crashed with this padding)
-            from faster_whisper.vad import VadOptions
-
-            kwargs["vad_parameters"] = VadOptions(speech_pad_ms=VAD_PAD_MS)
-        if self.batch_size > 1:
-            from faster_whisper import BatchedInferencePipeline
-
-            segments, info = BatchedInferencePipeline(whisper).transcribe(audio, batch_size=self.batch_size, **kwargs)
-        else:
-            segments, info = whisper.transcribe(audio, **kwargs)
-        out: list[Word] = []
-        for seg in segments:
-            for w in seg.words or []:
-                out.append(Word(float(w.start), float(w.end), w.word, float(w.probability), None, len(out)))
-            if on_progress is not None:
-                on_progress(float(seg.end))
-        return out, info.language
+        return self.decoder.decode(audio, code, prompt, filter_silence=self.settings.vad, on_progress=on_progress)
 
 
 def _speakers(
@@ -130,30 +102,16 @@ def _speakers(
     return attribution.assign(words), attribution.shown_turns()
 
 
-def read_audio(path: str) -> tuple[np.ndarray, InputError | None]:
-    """The file's audio; with what could be decoded before an error (a truncated file) kept."""
-    from wlk_cli.audio.decode import AudioDecoder
-
-    decoder = AudioDecoder(path)
-    blocks: list[np.ndarray] = []
-    try:
-        for b in decoder.blocks():
-            blocks.append(b)
-    except InputError as e:
-        if not blocks:
-            raise
-        return np.concatenate(blocks), e
-    return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32), None
-
-
 def transcribe_file(
     transcriber: OfflineTranscriber, path: str, out: Any, sinks: Sequence[Any], on_progress: Any = None
 ) -> FileResult:
     """One file through the model into ``sinks`` and its files; a bad file is a result, not a raise."""
     from wlk_cli.app import file_sink
     from wlk_cli.audio import SAMPLE_RATE
+    from wlk_cli.audio.decode import read_audio
     from wlk_cli.pipeline import cpu_seconds
     from wlk_cli.sinks.base import SinkFanout
+    from wlk_cli.sinks.segments import sentences
 
     settings = transcriber.settings
     try:
@@ -169,7 +127,8 @@ def transcribe_file(
         mode="transcribe", beam_size=transcriber.beams, batch_size=transcriber.batch_size, duration_s=round(duration, 3)
     )
     fan.start(SessionInfo(source=path, settings=info))
-    words, language = transcriber.words(audio, on_progress) if audio.size else ([], None)
+    decoded = transcriber.words(audio, on_progress)
+    words, language = decoded.words, decoded.language
     if settings.diarization and words:
         words, turns = _speakers(transcriber.engine, settings, audio, words)
         fan.turns(turns)
@@ -190,23 +149,14 @@ def transcribe_file(
         dropped_audio_s=0.0,
         language=language,
         error=str(late_error) if late_error else None,
-        extra={"note": "no speech found"} if not words and late_error is None else {},
+        extra={
+            **coverage(decoded),
+            **({"note": "no speech found"} if not words and late_error is None else {}),
+        },
     )
     fan.end(stats)
     written = [p for p in files.paths.values() if p.exists()] if files is not None else []
     return FileResult(path, stats, late_error, written)
-
-
-def sentences(words: list[Word]) -> list[list[Word]]:
-    """Words in groups that end at a sentence end or a pause: the transcript events of the JSON lines."""
-    from wlk_cli.text import is_sentence_end
-
-    groups: list[list[Word]] = []
-    for w in words:
-        if not groups or is_sentence_end(groups[-1][-1].text) or w.start - groups[-1][-1].end > 1.0:
-            groups.append([])
-        groups[-1].append(w)
-    return groups
 
 
 class TextSink:

@@ -80,6 +80,16 @@ class SileroVAD:
         return p
 
 
+SPEECH_PROB = 0.5  # Silero's probability from which a window is speech
+
+
+def speech_windows(model: SileroModel, audio: np.ndarray, threshold: float = SPEECH_PROB) -> np.ndarray:
+    """Silero's decision for each whole 32 ms window of ``audio``, from a fresh state: True = speech."""
+    vad = SileroVAD(model)
+    n = audio.size // WINDOW
+    return np.array([vad(audio[k * WINDOW : (k + 1) * WINDOW]) >= threshold for k in range(n)], dtype=bool)
+
+
 @dataclass(frozen=True)
 class VadEvent:
     """``kind`` is "start" or "end"; ``pos`` an absolute sample position."""

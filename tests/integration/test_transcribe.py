@@ -9,7 +9,7 @@ import numpy as np
 import soundfile as sf
 
 from tests.formats import check_cues, parse_srt
-from tests.helpers import check_jsonl, clips, one_line_error, parse_jsonl, transcript, wer, wlk
+from tests.helpers import check_jsonl, clips, normalize, one_line_error, parse_jsonl, transcript, wer, wlk
 from tests.integration.test_diarization_e2e import dialogue
 
 
@@ -65,3 +65,39 @@ def test_speakers_and_silence(tmp_path: Path) -> None:
 
 def test_stdin_is_refused_with_the_command_that_reads_it() -> None:
     one_line_error(wlk("transcribe", "-", "--model", "tiny.en"), 2, "wlk file -")
+
+
+LONG = Path(__file__).parent.parent / "data" / "librispeech" / "long.wav"
+
+
+def test_the_passage_whisper_skips_at_a_window_end_is_heard() -> None:
+    """tiny.en behind Silero's filter skipped "Emerald City, where our Princess Ozma" at its first 30 s
+    window's end on an AMD EPYC (and stretched "the" over it): the coverage check decodes it again."""
+    r = wlk("transcribe", str(LONG), "--model", "tiny.en", "--format", "jsonl", "--no-files")
+    assert r.returncode == 0, r.stderr.decode()
+    events = parse_jsonl(r.stdout)
+    text = transcript(events)
+    assert "emerald city" in " ".join(normalize(text)), text
+    assert wer((LONG.with_suffix(".txt")).read_text(), text) <= 0.09
+    stats = events[-1]["stats"]
+    assert stats["speech_without_words_s"] < 1.0  # type: ignore[index]
+
+
+def test_speech_left_without_words_is_decoded_again_with_the_real_model() -> None:
+    """The words of the passage taken out of a real decoding: the check finds the speech and hears them."""
+    from wlk_cli.asr.faster_whisper import FasterWhisperModel
+    from wlk_cli.asr.offline import OfflineDecoder
+    from wlk_cli.audio.decode import read_audio
+    from wlk_cli.vad import SileroModel
+
+    model = FasterWhisperModel("tiny.en")
+    decoder = OfflineDecoder(model.whisper, SileroModel())
+    audio, _ = read_audio(str(LONG))
+    heard = decoder.decode(audio, "en")
+    gap = [w for w in heard.words if 28.0 <= w.start and w.end <= 30.5]
+    lost = [w for w in heard.words if w not in gap]
+    out = decoder.refill(audio, lost, "en")
+    said = " ".join(normalize("".join(w.text for w in out.words)))
+    assert "emerald city where our princess" in said, said
+    assert out.refilled >= 1 and out.unheard_s < 1.0
+    assert [w.start for w in out.words] == sorted(w.start for w in out.words)

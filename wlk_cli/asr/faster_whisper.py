@@ -28,6 +28,9 @@ _PAD_FRAMES = 300  # three seconds of trailing silence: Whisper ends cleanly, fe
 _LANG_LOCK_PROB = 0.8  # a detection this sure fixes the language for the session
 _LANG_LOCK_S = 10.0  # so does one made on a buffer this long
 _DETECT_AT_S = (1.0, 2.0, 3.0, 4.0, 6.0, 8.0)  # buffer lengths at which an unsure detection is made again
+FALLBACK = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)  # Whisper's temperatures, tried in turn
+_MAX_COMPRESSION = 2.4  # a pass whose text gzips better than this repeats itself
+_MIN_LOGPROB = -1.0  # a pass less sure than this (mean log-probability per token) is tried again
 _PREPEND = "\"'“¿([{-"
 _APPEND = "\"'.。,，!！?？:：”)]}、"
 
@@ -39,6 +42,14 @@ class EncodedAudio:
     content_frames: int
     """Frames that hold the audio; the rest is the silence padded after it."""
     language: str
+
+
+def compression_ratio(text: str) -> float:
+    """Bytes of ``text`` over bytes of it compressed (Whisper's test for a decoder repeating itself)."""
+    import zlib
+
+    data = text.encode("utf-8")
+    return len(data) / len(zlib.compress(data)) if data else 0.0
 
 
 def _pick_device(device: str) -> str:
@@ -151,11 +162,19 @@ class FasterWhisperBackend:
     the stream's language (given, or detected as speech comes in) and decoding options."""
 
     def __init__(
-        self, model: FasterWhisperModel, language: str = "auto", task: str = "transcribe", beam_size: int = 1
+        self,
+        model: FasterWhisperModel,
+        language: str = "auto",
+        task: str = "transcribe",
+        beam_size: int = 1,
+        temperatures: tuple[float, ...] = (0.0,),
     ) -> None:
+        """``temperatures``: Whisper's fallback (``FALLBACK``): a pass whose text compresses too well (a
+        loop) or that the model is unsure of is decoded again by sampling at the next temperature."""
         self.model = model
         self.task = task
         self.beam_size = beam_size
+        self.temperatures = temperatures
         self._fixed_language: str | None = model.check_language(language, task)
         self._detected: str | None = None
         self._detected_on = 0.0
@@ -227,24 +246,35 @@ class FasterWhisperBackend:
             tokens = [tok.sot_prev] + tok.encode(" " + prompt.strip())[-(max_length // 2 - 1) :]
         tokens += list(tok.sot_sequence)
         max_new = token_budget(duration)  # a loop that runs away stops here, not at 448 tokens
-        result = ct2.generate(
-            encoded,
-            [tokens],
-            beam_size=self.beam_size,
+        options = dict(
             max_length=min(max_length, len(tokens) + max_new),
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=True,
             suppress_tokens=get_suppressed_tokens(tok, [-1]),
             max_initial_timestamp_index=50,
-        )[0]
-        ids: list[int] = list(result.sequences_ids[0])
-        avg_logprob = float(result.scores[0]) if result.scores else 0.0
+        )
+        tried: list[tuple[float, list[int], float]] = []  # (avg log-probability, tokens, no-speech probability)
+        for temperature in self.temperatures:
+            if temperature == 0.0:
+                sampling: dict[str, Any] = {"beam_size": self.beam_size}
+            else:  # faster-whisper's fallback: the best of 5 samples
+                sampling = {"beam_size": 1, "num_hypotheses": 5, "sampling_topk": 0,
+                            "sampling_temperature": temperature}  # fmt: skip
+            result = ct2.generate(encoded, [tokens], **options, **sampling)[0]
+            ids: list[int] = list(result.sequences_ids[0])
+            avg_logprob = float(result.scores[0]) if result.scores else 0.0
+            tried.append((avg_logprob, ids, float(result.no_speech_prob)))
+            if float(result.no_speech_prob) > 0.6 and avg_logprob < -1.0:
+                break  # silence: no temperature helps
+            text = tok.decode([t for t in ids if t < tok.eot])
+            if compression_ratio(text) <= _MAX_COMPRESSION and avg_logprob >= _MIN_LOGPROB:
+                break
+        else:  # none passed: the most likely of them, as faster-whisper does
+            tried.sort(key=lambda r: r[0])
+        avg_logprob, ids, no_speech = tried[-1]
         out = AsrResult(
-            language=language,
-            language_prob=self.language_prob,
-            no_speech_prob=float(result.no_speech_prob),
-            avg_logprob=avg_logprob,
+            language=language, language_prob=self.language_prob, no_speech_prob=no_speech, avg_logprob=avg_logprob
         )
         if out.no_speech_prob > 0.6 and avg_logprob < -1.0:
             return out

@@ -204,3 +204,17 @@ class AudioDecoder:
             raise InputError(
                 f"{self.name}: file is truncated: decoded {got:.1f} s of the {self.duration_s:.1f} s it declares"
             )
+
+
+def read_audio(path: str) -> tuple[np.ndarray, InputError | None]:
+    """A whole file's audio; with what could be decoded before an error (a truncated file) kept."""
+    decoder = AudioDecoder(path)
+    blocks: list[np.ndarray] = []
+    try:
+        for b in decoder.blocks():
+            blocks.append(b)
+    except InputError as e:
+        if not blocks:
+            raise
+        return np.concatenate(blocks), e
+    return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32), None

@@ -21,11 +21,10 @@ from typing import Any
 import numpy as np
 
 from wlk_cli.audio import SAMPLE_RATE
-from wlk_cli.vad import WINDOW, SileroModel, SileroVAD
+from wlk_cli.vad import SPEECH_PROB, WINDOW, SileroModel, SileroVAD
 
 PAUSE_S = 0.3  # the shortest pause a cut is tried at
 SIDE_S = 0.5  # the least speech of the local speaker on each side of a cut
-SPEECH = 0.5  # Silero's probability from which a window is speech
 
 
 class SpeechTrack:
@@ -45,7 +44,7 @@ class SpeechTrack:
     def feed(self, audio: np.ndarray) -> None:
         x = np.concatenate([self._rest, audio.astype(np.float32, copy=False)])
         n = x.size // WINDOW
-        new = np.array([self._vad(x[i * WINDOW : (i + 1) * WINDOW]) >= SPEECH for i in range(n)], dtype=bool)
+        new = np.array([self._vad(x[i * WINDOW : (i + 1) * WINDOW]) >= SPEECH_PROB for i in range(n)], dtype=bool)
         self._rest = x[n * WINDOW :]
         self._speech = np.concatenate([self._speech, new])
         if self._speech.size > self._keep:

@@ -147,9 +147,9 @@ def remove(name: str) -> Path:
 
 def enrol(models: Any, name: str, clips: Sequence[str], vad_model: Any) -> Voice:
     """A profile from ``clips`` of one voice alone; refuses silence, music, too little speech, two voices."""
+    from wlk_cli.audio.decode import read_audio
     from wlk_cli.diarization.diarizer import StreamingDiarizer
     from wlk_cli.diarization.refine import RefineOptions, refine
-    from wlk_cli.transcribe import read_audio
 
     name = check_name(name)
     vectors, speech_total = [], 0.0
@@ -185,11 +185,9 @@ def enrol(models: Any, name: str, clips: Sequence[str], vad_model: Any) -> Voice
 
 def _speech_seconds(audio: np.ndarray, vad_model: Any) -> float:
     """Seconds of speech in ``audio`` (Silero windows of 32 ms with probability >= 0.5)."""
-    from wlk_cli.vad import WINDOW, SileroVAD
+    from wlk_cli.vad import WINDOW, speech_windows
 
-    vad = SileroVAD(vad_model)
-    n = audio.size // WINDOW
-    return sum(vad(audio[k * WINDOW : (k + 1) * WINDOW]) >= 0.5 for k in range(n)) * WINDOW / 16000
+    return int(speech_windows(vad_model, audio).sum()) * WINDOW / 16000
 
 
 def _voices_in(log: Any, refined: Any) -> dict[int, tuple[np.ndarray, float]]:

@@ -198,12 +198,13 @@ class Hub:
 
     # -- the offline path (OpenAI endpoint) ----------------------------------------------------------
     def offline(self) -> Any:
-        """`wlk transcribe`'s transcriber on this engine's model (made on first use)."""
+        """`wlk transcribe`'s decoding on this engine's model (made on first use): an OfflineDecoder."""
         with self._lock:
             if self._offline is None:
-                from wlk_cli.transcribe import OfflineTranscriber, TranscribeOptions
+                from wlk_cli.asr.offline import OFFLINE_BEAMS
 
-                self._offline = OfflineTranscriber(self.settings, TranscribeOptions(), engine=self.loaded)
+                beams = self.settings.beam_size or OFFLINE_BEAMS
+                self._offline = self.loaded.offline_decoder(self.settings.task, beams)
             return self._offline
 
     def transcribed(self, audio_s: float, processing_s: float) -> None:

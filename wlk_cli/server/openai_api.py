@@ -91,7 +91,7 @@ async def transcriptions(request: Request, hub: Hub) -> Response:
 
 def _transcribe(hub: Hub, data: bytes, language: str | None, prompt: str | None) -> tuple[list[Any], str | None, float]:
     from wlk_cli.audio import SAMPLE_RATE
-    from wlk_cli.transcribe import read_audio
+    from wlk_cli.audio.decode import read_audio
 
     if not data:
         raise InputError("file: the upload is empty")
@@ -104,14 +104,16 @@ def _transcribe(hub: Hub, data: bytes, language: str | None, prompt: str | None)
         os.unlink(path)
     if late_error is not None and audio.size == 0:
         raise late_error
-    words, lang = hub.offline().words(audio, language=language, prompt=prompt) if audio.size else ([], language)
-    return words, lang, audio.size / SAMPLE_RATE
+    whisper = hub.loaded.whisper
+    code = whisper.check_language(language or hub.settings.language, hub.settings.task)
+    decoded = hub.offline().decode(audio, code, prompt, filter_silence=hub.settings.vad)
+    return decoded.words, decoded.language, audio.size / SAMPLE_RATE
 
 
 def _response(fmt: str, words: list[Any], language: str | None, duration: float, granularities: list[str]) -> Response:
     from wlk_cli.asr.languages import name
     from wlk_cli.sinks.files import render_srt, render_vtt
-    from wlk_cli.transcribe import sentences
+    from wlk_cli.sinks.segments import sentences
 
     text = "".join(w.text for w in words).strip()
     if fmt == "text":

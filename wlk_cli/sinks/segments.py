@@ -139,3 +139,14 @@ def wrap(text: str, width: int = LINE_CHARS) -> str:
     fitting = [i for i in spaces if i <= width and len(text) - i - 1 <= width]
     cut = min(fitting or spaces, key=lambda i: abs(i - mid))
     return text[:cut] + "\n" + text[cut + 1 :]
+
+
+def sentences(words: Sequence[Word]) -> list[list[Word]]:
+    """Words in groups that end at a sentence end or a pause of over a second: the transcript events of
+    an offline transcript, the segments of the OpenAI endpoint."""
+    groups: list[list[Word]] = []
+    for w in words:
+        if not groups or is_sentence_end(groups[-1][-1].text) or w.start - groups[-1][-1].end > 1.0:
+            groups.append([])
+        groups[-1].append(w)
+    return groups
