@@ -3,7 +3,10 @@
 
 For each case (benchmarks/corpus.py) and model: offline faster-whisper on the whole file with its
 defaults (beam 5, and greedy beside it), `wlk transcribe`'s decoding (Silero's filter, beam 5, the
-coverage check; ``--policies ''`` runs only these), then `wlk file` with each policy. One table: WER per case and
+coverage check; ``--policies ''`` runs only these), then `wlk file` with each policy: its confirmed
+stream (the words as the live pass confirmed them) and, unless `-- --final off`, its final stream (what
+the files hold: each utterance's final-pass words), with the latency of finals (from the end of an
+utterance's last word to its final event). One table: WER per case and
 pooled (errors over reference words of all cases), mean / p90 confirmation latency, CPU seconds per
 audio second, duplicated words (a confirmed word committed again on its own audio) and lost words (shown
 tentative when the tentative tail was cleared, then neither committed nor replaced by a confirmed word
@@ -26,6 +29,8 @@ import psutil
 from corpus import load
 from report import emit, split_wlk_flags
 from stream_bench import normalize, run_stream
+
+from wlk_cli.sinks.jsonl import final_words
 
 POLICIES = ("local-agreement", "simulstreaming")
 
@@ -77,6 +82,21 @@ def transcribe_path(wav: str, decoder: Any) -> tuple[str, dict[str, Any]]:
     audio, _ = read_audio(wav)
     decoded = decoder.decode(audio, None)
     return "".join(w.text for w in decoded.words), coverage(decoded)
+
+
+def final_latencies(events: list[dict[str, Any]]) -> list[float]:
+    """For each final event: its wall time minus the end of the last word it holds or replaces (the
+    stream's wall clock runs with its audio at --speed 1)."""
+    ends: dict[int, float] = {}
+    out = []
+    for ev in events:
+        if ev["type"] == "transcript":
+            ends.update((w["id"], w["end"]) for w in ev["confirmed"])
+        elif ev["type"] == "final":
+            last = max([ends.get(i, 0.0) for i in ev["replaces"]] + [w["end"] for w in ev["words"]], default=None)
+            if last is not None:
+                out.append(ev["wall_s"] - last)
+    return out
 
 
 def repeated_words(words: list[str]) -> int:
@@ -159,12 +179,16 @@ def main() -> None:
         "extra": extra,
     }
     policies = [p for p in a.policies.split(",") if p]
+    finals = "--final" not in extra[:-1] or extra[extra.index("--final") + 1] != "off"
     systems = ["offline-beam5", "offline-greedy", "transcribe", *policies]
+    if finals:
+        systems += [f"{p}+final" for p in policies]
     totals: dict[str, list[float]] = {s: [0.0] * 6 for s in systems}  # errors, ref words, audio, cpu, dup, lost
     lat: dict[str, list[float]] = {s: [] for s in systems}
     table = []
     for case in cases:
         row: dict[str, Any] = {"case": case.name, "seconds": case.seconds}
+        runs: dict[str, list[dict[str, Any]]] = {}
         for system in systems:
             if system.startswith("offline") or system == "transcribe":
                 more: dict[str, Any] = {}
@@ -177,7 +201,25 @@ def main() -> None:
                 totals[system][1] += n
                 row[system] = {"wer": round(e / n, 4), **more, "hypothesis": hyp}
                 continue
+            if system.endswith("+final"):  # the final stream of the run just made for its policy
+                text = "".join(w["text"] for w in final_words(runs[system[: -len("+final")]]))
+                e, n = errors(case.reference, text)
+                lats = final_latencies(runs[system[: -len("+final")]])
+                totals[system][0] += e
+                totals[system][1] += n
+                lat[system] += lats
+                stats = runs[system[: -len("+final")]][-1]["stats"]
+                row[system] = {
+                    "wer": round(e / n, 4),
+                    "latency_mean_s": round(float(np.mean(lats)), 3) if lats else None,
+                    "latency_p90_s": round(float(np.percentile(lats, 90)), 3) if lats else None,
+                    "kept_live": stats.get("finals_kept_live"),
+                    "speech_without_words_s": stats.get("speech_without_words_s"),
+                    "hypothesis": text,
+                }
+                continue
             res = run_stream(case.wav, a.model, a.speed, ["--policy", system, *extra])
+            runs[system] = res["events"]  # type: ignore[assignment]
             events = res["events"]
             words = [w for ev in events if ev["type"] == "transcript" for w in ev["confirmed"]]
             e, n = errors(case.reference, str(res["text"]))
@@ -207,6 +249,9 @@ def main() -> None:
     for system in systems:
         t = totals[system]
         s: dict[str, Any] = {"pooled_wer": round(t[0] / t[1], 4) if t[1] else None}
+        if system.endswith("+final"):
+            s["latency_mean_s"] = round(float(np.mean(lat[system])), 3) if lat[system] else None
+            s["latency_p90_s"] = round(float(np.percentile(lat[system], 90)), 3) if lat[system] else None
         if system in policies:
             s["latency_mean_s"] = round(float(np.mean(lat[system])), 3) if lat[system] else None
             s["latency_p90_s"] = round(float(np.percentile(lat[system], 90)), 3) if lat[system] else None

@@ -108,12 +108,14 @@ class ScriptedSession:
         self.stopped = threading.Event()
 
     def run(self, sinks: list[object]) -> object:
-        from wlk_cli.events import EndStats, StatusEvent, TranscriptEvent
+        from wlk_cli.events import EndStats, FinalEvent, StatusEvent, TranscriptEvent
 
         for ev in self.events:
             for s in sinks:
                 if isinstance(ev, TranscriptEvent):
                     s.transcript(ev)  # type: ignore[attr-defined]
+                elif isinstance(ev, FinalEvent):
+                    s.final(ev)  # type: ignore[attr-defined]
                 elif isinstance(ev, StatusEvent):
                     s.status(ev)  # type: ignore[attr-defined]
         if self.hold:

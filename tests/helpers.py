@@ -67,28 +67,57 @@ def parse_jsonl(stdout: bytes) -> list[dict[str, Any]]:
 
 
 def transcript(events: list[dict[str, Any]]) -> str:
+    """The confirmed words' text (what the live pass confirmed)."""
     return "".join(w["text"] for e in events if e["type"] == "transcript" for w in e["confirmed"])
 
 
+def final_text(events: list[dict[str, Any]]) -> str:
+    """The text the stream ends with (the files' text): confirmed words replaced by final words."""
+    from wlk_cli.sinks.jsonl import final_words
+
+    return "".join(w["text"] for w in final_words(events))
+
+
 def check_jsonl(events: list[dict[str, Any]]) -> None:
-    """The public JSON-lines contract."""
-    assert events[0]["type"] == "session"
+    """The public JSON-lines contract: transcript lines, and (with the final pass) final lines that each
+    replace confirmed words shown and not replaced before; at the end every confirmed word is replaced
+    exactly once, and the final words read in order."""
+    from wlk_cli.sinks.jsonl import final_words
+
+    assert events[0]["type"] == "session" and events[0]["version"] == 2
     assert events[-1]["type"] == "end"
     body = events[1:-1]
-    assert all(e["type"] == "transcript" for e in body)
+    assert all(e["type"] in ("transcript", "final") for e in body)
     assert [e["seq"] for e in body] == list(range(len(body)))
-    ids = [w["id"] for e in body for w in e["confirmed"]]
-    assert ids == list(range(len(ids)))
+    ids = []  # every id given, in the order given: confirmed words and new final words
+    shown: set[int] = set()
     for e in body:
-        assert all(w["id"] is None for w in e["tentative"])
-        for w in e["confirmed"] + e["tentative"]:
+        words = e["confirmed"] if e["type"] == "transcript" else e["words"]
+        if e["type"] == "final":
+            assert set(e["replaces"]) <= shown, "a final replaces only words shown and not replaced yet"
+            check_times(e["words"])
+            if e["kept_live"] is not None:  # the live words, with their ids, are final
+                assert [w["id"] for w in words] == e["replaces"]
+                words = []
+            else:
+                shown -= set(e["replaces"])
+        ids += [w["id"] for w in words]
+        shown |= {w["id"] for w in words}
+        for w in words + e.get("tentative", []):
             assert set(w) == {"id", "start", "end", "text", "prob", "speaker"}
             assert 0 <= w["start"] < w["end"] and 0 <= w["prob"] <= 1  # no word has zero length
+        assert all(w["id"] is None for w in e.get("tentative", []))
+    assert ids == list(range(len(ids)))
     walls = [e["wall_s"] for e in body]
     assert walls == sorted(walls)
-    words = [w for e in body for w in e["confirmed"]]
-    check_times(words)
-    assert events[-1]["stats"]["words"] == len(words)
+    confirmed = [w for e in body if e["type"] == "transcript" for w in e["confirmed"]]
+    check_times(confirmed)
+    assert events[-1]["stats"]["words"] == len(confirmed)
+    if events[0].get("final") == "on":  # every utterance got its final: no confirmed word is left
+        assert shown == {w["id"] for w in final_words(events)}
+        kept = {i for e in body if e["type"] == "final" and e["kept_live"] for i in e["replaces"]}
+        assert not (shown & {w["id"] for w in confirmed}) - kept
+        check_times(final_words(events))
 
 
 def check_times(words: list[dict[str, Any]]) -> None:

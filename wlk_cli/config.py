@@ -133,6 +133,10 @@ class Settings:
         "local-agreement", "Streaming policy: local-agreement or simulstreaming (AlignAtt).", "policy",
         choices=tuple(POLICY_CHUNK_S),
     )  # fmt: skip
+    final: str = setting(
+        "on", "Decode each utterance once more when it closes (beam 5, offline accuracy) and replace its words: "
+        "on, or off for machines that cannot afford it.", "policy", choices=("on", "off"),
+    )  # fmt: skip
     min_chunk_size: float = setting(
         0.0, "Seconds of new audio between two policy iterations.", "policy", lo=0.05, hi=30.0, zero_is_auto=True,
         default_text="0.6 local-agreement; simulstreaming 0.1 with tiny models, 0.2 larger",

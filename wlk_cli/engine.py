@@ -19,6 +19,7 @@ from typing import Any
 from wlk_cli.asr.offline import OfflineDecoder
 from wlk_cli.config import ENGINE_FIELDS, Settings, options_for
 from wlk_cli.errors import UsageError
+from wlk_cli.final_pass import UtteranceDecoder
 
 
 @dataclass
@@ -30,6 +31,8 @@ class StreamParts:
     vad: Any
     diarizer: Any
     """A StreamingDiarizer, or None without diarization."""
+    final: UtteranceDecoder | None = None
+    """How the final pass decodes a closed utterance (None: ``--final off``)."""
 
 
 class Engine:
@@ -46,7 +49,7 @@ class Engine:
             settings.device,
             settings.compute_type,
             settings.threads if threads is None else threads,
-            workers=streams,
+            workers=streams + 1,  # one more: the final passes never wait for a stream's live pass
         )
         self._lock = threading.Lock()
         self._decoder: Any = None
@@ -102,7 +105,7 @@ class Engine:
         self.check(settings)
         if settings.policy == "simulstreaming":
             self.decoder()
-        if settings.vad:
+        if settings.vad or settings.final == "on":  # the final pass's coverage check hears with Silero
             self.vad_model()
         if settings.diarization:
             self.diarization_models()
@@ -127,7 +130,10 @@ class Engine:
 
         self.check(settings)
         asr = FasterWhisperBackend(self.whisper, settings.language, settings.task, settings.beams)
-        return StreamParts(asr, self.policy_for(settings, asr), self.vad_for(settings), self.diarizer_for(settings))
+        final = self.offline_decoder(settings.task).utterance if settings.final == "on" else None
+        return StreamParts(
+            asr, self.policy_for(settings, asr), self.vad_for(settings), self.diarizer_for(settings), final
+        )
 
     def policy_for(self, settings: Settings, asr: Any) -> Any:
         if settings.policy == "simulstreaming":

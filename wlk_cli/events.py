@@ -66,6 +66,47 @@ class TranscriptEvent:
 
 
 @dataclass(frozen=True)
+class FinalEvent:
+    """An utterance's final words (the final pass): they replace its confirmed words (``replaces``: their
+    ids, none when the live pass confirmed none) once; a final utterance never changes again (only its
+    words' speakers may, by ``speakers`` events). Ids are listed, not given as a range: the finals of
+    earlier utterances may take ids while an utterance's live words are confirmed. ``kept_live``: why
+    the final pass's words were not taken (the live words, with their ids, are final then)."""
+
+    seq: int
+    wall_s: float
+    utterance: int
+    replaces: tuple[int, ...]
+    words: tuple[Word, ...]
+    language: str | None = None
+    kept_live: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": "final",
+            "seq": self.seq,
+            "wall_s": round(self.wall_s, 3),
+            "utterance": self.utterance,
+            "replaces": list(self.replaces),
+            "words": [w.to_dict() for w in self.words],
+            "kept_live": self.kept_live,
+        }
+
+
+def apply_final(words: list[Word], event: FinalEvent) -> list[Word]:
+    """``words`` (in time order, with ids) with the final words of ``event`` in place of those it replaces."""
+    gone = set(event.replaces)
+    kept = [w for w in words if w.id not in gone]
+    if not event.words:
+        return kept
+    at = event.words[0].start
+    k = next((i for i, w in enumerate(kept) if w.start > at), len(kept))
+    if gone:  # where the replaced words were (times may differ a little between the passes)
+        k = next((i for i, w in enumerate(words) if w.id in gone), k)
+    return [*kept[:k], *event.words, *kept[k:]]
+
+
+@dataclass(frozen=True)
 class StatusEvent:
     """Progress of the stream: how much audio was released, processed and how far behind."""
 

@@ -1,4 +1,5 @@
-"""The one loop: audio feed -> ring buffer -> speech gate (VAD) -> streaming policy -> emitter -> sinks.
+"""The one loop: audio feed -> ring buffer -> speech gate (VAD) -> streaming policy -> emitter -> sinks,
+and each closed utterance -> the final pass (its own thread) -> emitter -> sinks.
 
 The same loop serves a file fed as if live, a file fed as fast as possible, and a microphone: only
 the feed that releases audio into the ring buffer differs. Its parts, each with one concern:
@@ -19,12 +20,14 @@ import numpy as np
 
 from wlk_cli.audio import SAMPLE_RATE
 from wlk_cli.audio.ring import RingBuffer
-from wlk_cli.events import EndStats, SessionInfo, SpeakersEvent, StatusEvent, TranscriptEvent, Word
+from wlk_cli.events import EndStats, FinalEvent, SessionInfo, SpeakersEvent, StatusEvent, TranscriptEvent, Word
+from wlk_cli.final_pass import FORCE_CLOSE_S, PAD_S, FinalPass, FinalResult, Utterance, UtteranceDecoder
 from wlk_cli.policies.base import PolicyUpdate, StreamingPolicy
 from wlk_cli.policies.text import repair_times
 from wlk_cli.sinks.base import Sink
 from wlk_cli.vad import VoiceActivityController
 
+MIN_UTTERANCE_S = 0.3  # an utterance shorter than this with no word confirmed gets no final pass
 RESET_CONTEXT_AFTER_S = 10.0  # a silence this long starts a new context: the old prompt no longer helps
 STATUS_EVERY_S = 0.25
 
@@ -156,6 +159,13 @@ class StreamMetrics:
     dropped_samples: int = 0
     busy_s: float = 0.0
     words: int = 0
+    final_latencies: list[float] = field(default_factory=list)
+    finals: int = 0
+    kept_live: dict[str, int] = field(default_factory=dict)
+    refilled: int = 0
+    unheard_s: float = 0.0
+    final_s: float = 0.0
+    final_words: int = 0
 
     def confirmed(self, latency: float) -> None:
         self.latencies.append(latency)
@@ -172,6 +182,32 @@ class StreamMetrics:
     def lag(self, lag: float) -> float:
         self.max_lag = max(self.max_lag, lag)
         return lag
+
+    def final(self, result: FinalResult, latency: float | None) -> None:
+        self.finals += 1
+        self.final_words += len(result.words)
+        if latency is not None:
+            self.final_latencies.append(latency)
+        if result.kept_live is not None:
+            why = result.kept_live.split(":")[0]
+            self.kept_live[why] = self.kept_live.get(why, 0) + 1
+        self.refilled += result.refilled
+        self.unheard_s += result.unheard_s
+        self.final_s += result.decode_s
+
+    def final_summary(self) -> dict[str, Any]:
+        """The final pass's end statistics."""
+        lat = np.asarray(self.final_latencies) if self.final_latencies else None
+        return {
+            "finals": self.finals,
+            "final_words": self.final_words,
+            "final_latency_mean_s": None if lat is None else round(float(lat.mean()), 3),
+            "final_latency_p90_s": None if lat is None else round(float(np.percentile(lat, 90)), 3),
+            "finals_kept_live": dict(self.kept_live),
+            "final_processing_s": round(self.final_s, 3),
+            "refilled": self.refilled,
+            "speech_without_words_s": round(self.unheard_s, 3),
+        }
 
     def summary(self) -> tuple[float | None, float | None, float | None]:
         """Mean, median and 90th percentile of the confirmation latency."""
@@ -204,7 +240,8 @@ class Emitter:
         self._tentative: tuple[Word, ...] = ()
         self._confirmed_end = 0.0  # end of the last confirmed word
 
-    def words(self, update: PolicyUpdate, utterance_end: bool = False) -> None:
+    def words(self, update: PolicyUpdate, utterance_end: bool = False) -> list[Word]:
+        """Emit ``update``; returns the words it confirmed (with their ids and speakers)."""
         # times in order and never overlapping on every CPU: alignment noise is cut where it is
         words = repair_times([*update.confirmed, *update.tentative], self._confirmed_end)
         update = PolicyUpdate(words[: len(update.confirmed)], words[len(update.confirmed) :])
@@ -212,7 +249,7 @@ class Emitter:
             self._confirmed_end = update.confirmed[-1].end
         tentative = tuple(update.tentative)
         if not update.confirmed and tentative == self._tentative:
-            return
+            return []
         wall = self.feed.wall_now()
         confirmed: list[Word] = []
         for w in update.confirmed:
@@ -227,6 +264,32 @@ class Emitter:
         self.sink.transcript(
             TranscriptEvent(self._seq, wall, audio_s, tuple(confirmed), tentative, self.language(), utterance_end)
         )
+        self._seq += 1
+        return confirmed
+
+    def final(self, result: FinalResult) -> None:
+        """An utterance's final words in place of its confirmed ones (new ids; speakers by time)."""
+        u = result.utterance
+        replaces = tuple(w.id for w in u.live if w.id is not None)
+        if result.kept_live is not None:  # the live words are final as they are (as labelled now)
+            words = self.attribution.labelled(u.live) if self.attribution is not None else list(u.live)
+        else:
+            words = []
+            for w in repair_times(result.words):
+                words.append(Word(w.start, w.end, w.text, w.prob, None, self._next_id))
+                self._next_id += 1
+            if self.attribution is not None:
+                self.attribution.forget(replaces)
+                words = self.attribution.assign(words)
+        if not replaces and not words:
+            return
+        wall = self.feed.wall_now()
+        last = max((w.end for w in [*u.live, *words]), default=None)
+        released = self.feed.release_wall(int(last * SAMPLE_RATE)) if last is not None else None
+        latency = None if last is None else max(0.0, wall - (released if released is not None else last))
+        self.metrics.final(result, latency)
+        event = FinalEvent(self._seq, wall, u.number, replaces, tuple(words), self.language(), result.kept_live)
+        self.sink.final(event)
         self._seq += 1
 
     def speakers(self, batches: list[Any], final: bool = False) -> None:
@@ -280,7 +343,9 @@ class Pipeline:
         attribution: Any = None,
         stopped_early: Callable[[], bool] = lambda: False,
         max_lag: float = 0.0,
+        final: UtteranceDecoder | None = None,
     ) -> None:
+        """``final``: how a closed utterance is decoded again (None: no final pass, ``--final off``)."""
         self.feed = feed
         self.max_lag = max_lag if feed.live else 0.0  # a file's clock waits for the pipeline
         self.stopped_early = stopped_early  # the user stopped the stream before its end (q in the TUI)
@@ -296,6 +361,12 @@ class Pipeline:
         self.emitter = Emitter(feed, sink, self.metrics, language, attribution)
         self._read_pos = 0
         self._last_status = -1.0
+        self._final_decode = final
+        self.finals: FinalPass | None = None
+        self._utterances = 0
+        self._utt_start = 0.0  # stream time the open utterance (for its final pass) starts at
+        self._utt_words: list[Word] = []  # its confirmed words
+        self._utt_fresh = False
 
     # -- parts ---------------------------------------------------------------------------------
     def _apply(self, steps: list[GateStep]) -> None:
@@ -308,8 +379,43 @@ class Pipeline:
             elif isinstance(step, UtteranceStart):
                 if step.fresh_context:
                     self.policy.reset_context()
+                self._utt_start = step.pos / SAMPLE_RATE
+                self._utt_fresh = step.fresh_context
             else:
-                self.emitter.words(self.policy.finish(), utterance_end=True)
+                self._words(self.policy.finish(), utterance_end=True)
+                self._close(step.pos / SAMPLE_RATE)
+
+    # -- the final pass ------------------------------------------------------------------------
+    def _words(self, update: PolicyUpdate, utterance_end: bool = False) -> None:
+        """Emit a policy update; the words it confirmed join the open utterance (closed between two words
+        once it is FORCE_CLOSE_S long)."""
+        self._utt_words += self.emitter.words(update, utterance_end)
+        w = self._utt_words
+        if self.finals is not None and len(w) >= 2 and w[-1].end - self._utt_start > FORCE_CLOSE_S:
+            cut = (w[-2].end + w[-1].start) / 2
+            self._utt_words = w[:-1]
+            self._close(cut)
+            self._utt_words = [w[-1]]
+            self._utt_start = cut
+
+    def _close(self, end: float, speech: bool = True) -> None:
+        """The open utterance ends at stream time ``end``: its audio and confirmed words go to the final
+        pass; ``speech``: whether the audio since its start was speech (False: only its words count)."""
+        words, start = self._utt_words, self._utt_start
+        self._utt_words = []
+        self._utt_start = end
+        fresh, self._utt_fresh = self._utt_fresh, False
+        if self.finals is None or (not words and (not speech or end - start < MIN_UTTERANCE_S)):
+            return
+        got, audio = self.ring.read(int(max(0.0, start - PAD_S) * SAMPLE_RATE), int((end + PAD_S) * SAMPLE_RATE))
+        self._utterances += 1
+        u = Utterance(self._utterances, start, end, audio, got / SAMPLE_RATE, tuple(words), self.language(), fresh)
+        self.finals.close(u)
+
+    def _emit_finals(self, wait: bool = False) -> None:
+        if self.finals is not None:
+            for result in self.finals.take(wait):
+                self.emitter.final(result)
 
     def _poll_diarization(self) -> None:
         if self.diarization is None or self._diarization_failed:
@@ -344,8 +450,10 @@ class Pipeline:
         came = self.feed.release_wall(int(self._processed() * SAMPLE_RATE))
         if came is None or self.feed.wall_now() - came <= self.max_lag:
             return
-        self.emitter.words(self.policy.finish(), utterance_end=True)
+        in_speech = self.gate.in_speech
+        self._words(self.policy.finish(), utterance_end=True)
         end = self.ring.end
+        self._close(self._read_pos / SAMPLE_RATE, in_speech)
         self.metrics.dropped_samples += max(0, end - self._read_pos)
         self._read_pos = end
         self.gate.skip_to(end)
@@ -376,6 +484,8 @@ class Pipeline:
     def run(self, session: SessionInfo) -> EndStats:
         cpu0, t0 = cpu_seconds(), time.monotonic()
         self.sink.start(session)
+        if self._final_decode is not None:
+            self.finals = FinalPass(self._final_decode)
         if self.diarization is not None:
             self.diarization.start()
         interrupted = False
@@ -391,9 +501,10 @@ class Pipeline:
                     t = time.monotonic()
                     update = self.policy.step()
                     self.metrics.busy_s += time.monotonic() - t
-                    self.emitter.words(update)
+                    self._words(update)
                     self._measure_lag()
                     self._shed_if_behind()
+                self._emit_finals()
                 self._poll_diarization()
                 self._status()
         except KeyboardInterrupt:
@@ -406,6 +517,9 @@ class Pipeline:
             self._flush()
         except KeyboardInterrupt:
             interrupted = True
+        finally:
+            if self.finals is not None:
+                self.finals.stop()
         self._status(force=True)
         stats = self._stats(cpu0, t0, interrupted or self.stopped_early(), error)
         self.sink.end(stats)
@@ -414,8 +528,11 @@ class Pipeline:
         return stats
 
     def _flush(self) -> None:
+        in_speech = self.gate.in_speech
         self._apply(self.gate.flush())
-        self.emitter.words(self.policy.finish(), utterance_end=True)
+        self._words(self.policy.finish(), utterance_end=True)
+        self._close(self.ring.end / SAMPLE_RATE, in_speech)
+        self._emit_finals(wait=True)  # every utterance's final, however late: none is dropped
         if self.diarization is not None:
             self.emitter.speakers(self.diarization.finish(), final=True)
 
@@ -444,7 +561,8 @@ class Pipeline:
             error=str(error) if error is not None else None,
             extra={
                 "final_lag_s": round(max(0.0, final_lag), 3),
-                **({"note": "no speech found"} if m.words == 0 and error is None else {}),
+                **(m.final_summary() if self.finals is not None else {}),
+                **({"note": "no speech found"} if m.words == m.final_words == 0 and error is None else {}),
                 **({"diarization_error": str(self.diarization.error)} if self._diarization_failed else {}),
                 **(
                     {"diarization_refine_s": round(self.diarization.refine_s, 3)}

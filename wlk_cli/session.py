@@ -78,6 +78,7 @@ class Session(StreamControls):
         self.asr = parts.asr
         self._policy = parts.policy
         self._vad = parts.vad
+        self._final = parts.final
         self._diarization: Any = None
         self._attribution: Any = None
         if parts.diarizer is not None:
@@ -131,6 +132,7 @@ class Session(StreamControls):
             attribution=self._attribution,
             stopped_early=lambda: self.interrupted,
             max_lag=self.settings.max_lag,
+            final=self._final,
         )
         info = SessionInfo(
             source=self.source_label,

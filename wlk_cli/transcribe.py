@@ -175,6 +175,9 @@ class TextSink:
         line.rstrip()
         self.console.print(line)
 
+    def final(self, event: Any) -> None:
+        pass
+
     def status(self, event: Any) -> None:
         pass
 

@@ -122,4 +122,4 @@ def test_json_piped_to_a_program_on_the_terminal_is_not_drawn_over(tmp_path: Pat
     assert len(summary) == 1 and summary[0].startswith("wlk: ") and "words from" in summary[0], summary
     for line in lines:  # JSON lines and that line, nothing else: no progress drawn over them
         if line is not summary[0]:
-            assert json.loads(line)["type"] in ("session", "transcript", "end"), line
+            assert json.loads(line)["type"] in ("session", "transcript", "final", "end"), line

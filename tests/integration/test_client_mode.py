@@ -15,7 +15,7 @@ import pytest
 
 from tests import pulse
 from tests.formats import check_cues, parse_srt
-from tests.helpers import ROOT, clips, one_line_error, parse_jsonl, transcript, wer, wlk
+from tests.helpers import ROOT, clips, final_text, one_line_error, parse_jsonl, transcript, wer, wlk
 from tests.server import Server, serve, stop
 
 pytestmark = pytest.mark.slow
@@ -38,7 +38,8 @@ def test_file_on_a_server_writes_files_here(server: Server, tmp_path: Path) -> N
     assert events[-1]["type"] == "end" and events[-1]["stats"]["words"] == len(text.split())
     check_cues(parse_srt((tmp_path / f"{src.stem}.srt").read_text()))
     doc = json.loads((tmp_path / f"{src.stem}.json").read_text())
-    assert doc["text"] == text and doc["model"] == "tiny.en"
+    assert doc["text"] == final_text(events) and doc["model"] == "tiny.en"  # the files hold the final words
+    assert wer(ref, doc["text"]) <= 0.15
 
 
 def test_remote_refusals_are_one_line(server: Server, tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ import pytest
 import soundfile as sf
 
 from tests.formats import check_cues, parse_srt, parse_vtt
-from tests.helpers import LIBRI, ROOT, check_jsonl, clips, parse_jsonl, transcript, wer, wlk
+from tests.helpers import LIBRI, ROOT, check_jsonl, clips, final_text, parse_jsonl, transcript, wer, wlk
 
 FAST = ["--model", "tiny.en", "--speed", "0"]
 
@@ -43,7 +43,8 @@ def test_librispeech_clips_within_wer_bound(tmp_path: Path) -> None:
         assert r.returncode == 0, r.stderr.decode()
         events = parse_jsonl(r.stdout)
         check_jsonl(events)
-        text = transcript(events)
+        assert wer(ref, transcript(events)) <= 0.25  # the confirmed words
+        text = final_text(events)  # what the files hold
         refs.append(ref)
         hyps.append(text)
         doc = json.loads((tmp_path / f"{p.stem}.json").read_text())
@@ -158,6 +159,8 @@ def test_real_time_pacing_releases_audio_on_the_clock() -> None:
         assert r.returncode == 0, r.stderr.decode()
         events = parse_jsonl(r.stdout)
         for e in events[1:-1]:
+            if e["type"] != "transcript":
+                continue
             # audio is never released ahead of the clock (one chunk of slack)
             assert e["audio_s"] <= e["wall_s"] * speed + 0.1 + 1e-6, e
         stats = events[-1]["stats"]
@@ -180,7 +183,7 @@ def test_speed_zero_is_the_same_streaming_path() -> None:
     r = wlk("file", str(src), *FAST, "--no-files")
     events = parse_jsonl(r.stdout)
     # words are confirmed incrementally over many events, not in one batch at the end
-    with_words = [e for e in events[1:-1] if e["confirmed"]]
+    with_words = [e for e in events[1:-1] if e.get("confirmed")]
     assert len(with_words) >= 3
     assert events[-1]["stats"]["real_time_factor"] < 1.0
 
@@ -224,10 +227,11 @@ def test_interrupt_flushes_and_leaves_valid_files(tmp_path: Path, sig: int) -> N
     assert b"Traceback" not in err
     events = parse_jsonl(out)
     assert events[-1]["type"] == "end" and events[-1]["stats"]["interrupted"] is True
-    text = transcript(events)
+    text = final_text(events)
     assert len(text.split()) >= 5
+    assert len(text.split()) >= len(transcript(events).split()) - 2
     doc = json.loads((tmp_path / "joined.json").read_text())
-    assert doc["text"] == text  # everything confirmed, nothing lost
+    assert doc["text"] == text  # every utterance's final, nothing lost
     check_cues(parse_srt((tmp_path / "joined.srt").read_text()))
     check_cues(parse_vtt((tmp_path / "joined.vtt").read_text()))
     assert not list(tmp_path.glob(".*.tmp"))

@@ -9,8 +9,9 @@ import pytest
 
 from tests.fakes import ScriptedSession
 from tests.helpers import clips
-from wlk_cli.events import StatusEvent, TranscriptEvent, Word
+from wlk_cli.events import FinalEvent, StatusEvent, TranscriptEvent, Word
 from wlk_cli.tui.app import HelpScreen, NameScreen, WlkApp
+from wlk_cli.tui.messages import FinalUpdate
 from wlk_cli.tui.widgets import SPEAKER_COLORS, PauseMark, TranscriptView
 
 
@@ -91,6 +92,37 @@ async def test_speaker_revisions_recolour_and_regroup() -> None:
         last = view.paragraphs[-1].render()
         assert any(SPEAKER_COLORS[1] in str(s.style) for s in last.spans)  # S3 took the second colour
         assert last.plain.endswith("the budget")  # the tentative tail survives the regrouping
+        await pilot.press("q")
+
+
+async def test_a_final_utterance_is_redrawn_in_place() -> None:
+    """The final pass's words take the place of an utterance's confirmed words in its paragraph: the
+    other paragraphs are the same widgets, the scroll position stays at the end, the tail stays."""
+    events: list[object] = [
+        TranscriptEvent(i, float(i), float(i), (w(i * 3.0, f" Sentence number {i}.", None, i),), ()) for i in range(30)
+    ]
+    app = WlkApp(ScriptedSession(events))
+    async with app.run_test(size=(60, 14)) as pilot:
+        await settle(app, 30)
+        view = app.query_one(TranscriptView)
+        await asyncio.sleep(0.2)
+        widgets = list(view.paragraphs)
+        view.apply(TranscriptEvent(30, 1, 1, (w(90.0, " the", None, 30), w(90.4, " end", None, 31)), (w(91.0, " of"),)))
+        final = FinalEvent(31, 1, 7, (30, 31), (w(90.0, " The", None, 32), w(90.4, " end.", None, 33)))
+        app.post_message(FinalUpdate(final))
+        await asyncio.sleep(0.2)
+        assert view.paragraphs[:30] == widgets  # nothing before it was rebuilt
+        last = view.paragraphs[-1]
+        assert [x.id for x in last.data.words][-2:] == [32, 33] and last.render().plain.endswith("The end. of")
+        assert view.following and view.scroll_y == view.max_scroll_y
+        assert [x.id for x in view.words][-2:] == [32, 33]  # what a later speaker revision regroups
+        # an utterance over two paragraphs (a speaker change in it): regrouped, each speaker's own
+        view.apply(TranscriptEvent(32, 1, 1, (w(95.0, " one", "S1", 34), w(95.4, " two", "S2", 35)), ()))
+        final = FinalEvent(33, 1, 8, (34, 35), (w(95.0, " One,", "S1", 36), w(95.4, " two.", "S2", 37)))
+        app.post_message(FinalUpdate(final))
+        await asyncio.sleep(0.2)
+        assert [p.data.speaker for p in view.paragraphs[-2:]] == ["S1", "S2"]
+        assert view.plain_text().endswith("S1: One,\n\nS2: two.")
         await pilot.press("q")
 
 

@@ -90,6 +90,9 @@ class RecordingSink:
     def transcript(self, event: object) -> None:
         self.events.append(event)
 
+    def final(self, event: object) -> None:
+        self.events.append(event)
+
     def status(self, event: object) -> None:
         self.statuses.append(event)
 

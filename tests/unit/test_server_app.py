@@ -74,11 +74,14 @@ def test_whisperlivekit_state_keeps_old_lines_as_text() -> None:
     assert len(st._words) <= OPEN_WORDS and sum(len(x["text"].split()) for x in snap["lines"]) == n
 
 
-@pytest.mark.parametrize(("model", "policy", "cpus", "want"), [
-    ("tiny.en", "local-agreement", 2, 4), ("base", "local-agreement", 2, 2), ("base", "simulstreaming", 2, 1),
+@pytest.mark.parametrize(("model", "policy", "final", "cpus", "want"), [
+    ("tiny.en", "local-agreement", "off", 2, 4), ("base", "local-agreement", "off", 2, 2),
+    ("base", "simulstreaming", "off", 2, 1), ("tiny.en", "local-agreement", "on", 2, 3),
+    ("base", "local-agreement", "on", 2, 1), ("tiny.en", "local-agreement", "on", 8, 14),
 ])  # fmt: skip
-def test_default_capacity(model: str, policy: str, cpus: int, want: int) -> None:
-    assert default_max_sessions(Settings(model=model, policy=policy), cpus, "cpu") == want
+def test_default_capacity(model: str, policy: str, final: str, cpus: int, want: int) -> None:
+    """The final pass's CPU counts in what a server takes on."""
+    assert default_max_sessions(Settings(model=model, policy=policy, final=final), cpus, "cpu") == want
 
 
 class _DeafClient:

@@ -155,6 +155,16 @@ class SpeakerAttribution:
             out.append(labelled)
         return out
 
+    def forget(self, ids: Sequence[int]) -> None:
+        """Words replaced by the final pass: no revision or refine names them again."""
+        for word_id in ids:
+            self._words.pop(word_id, None)
+            self._pending.pop(word_id, None)
+
+    def labelled(self, words: Sequence[Word]) -> list[Word]:
+        """``words`` (emitted before) with the labels they have now."""
+        return [self._words.get(w.id, w) if w.id is not None else w for w in words]
+
     def revisions(self) -> list[tuple[int, str]]:
         """(word id, label) for pending words now decided whose label differs from the one emitted."""
         changed = []

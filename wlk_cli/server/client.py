@@ -19,7 +19,7 @@ import numpy as np
 
 from wlk_cli.config import ENGINE_FIELDS, OPTS, Settings
 from wlk_cli.errors import InputError, UsageError, WlkError
-from wlk_cli.events import EndStats, SessionInfo, SpeakersEvent, StatusEvent, TranscriptEvent, Word
+from wlk_cli.events import EndStats, FinalEvent, SessionInfo, SpeakersEvent, StatusEvent, TranscriptEvent, Word
 from wlk_cli.session import StreamControls
 from wlk_cli.sinks.base import SinkFanout
 
@@ -188,6 +188,13 @@ class RemoteSession(StreamControls):
                         TranscriptEvent(
                             e["seq"], e["wall_s"], e["audio_s"], tuple(map(_word, e["confirmed"])),
                             tuple(map(_word, e["tentative"])), e.get("language"), e.get("utterance_end", False),
+                        )
+                    )  # fmt: skip
+                elif kind == "final":
+                    fan.final(
+                        FinalEvent(
+                            e["seq"], e["wall_s"], e["utterance"], tuple(e["replaces"]), tuple(map(_word, e["words"])),
+                            e.get("language"), e.get("kept_live"),
                         )
                     )  # fmt: skip
                 elif kind == "speakers":

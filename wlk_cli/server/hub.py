@@ -23,7 +23,15 @@ from typing import Any
 from wlk_cli.config import ENGINE_FIELDS, OPTS, Settings, coerce
 from wlk_cli.engine import Engine
 from wlk_cli.errors import UsageError, WlkError
-from wlk_cli.events import EndStats, SessionInfo, SpeakersEvent, SpeakerTurn, StatusEvent, TranscriptEvent
+from wlk_cli.events import (
+    EndStats,
+    FinalEvent,
+    SessionInfo,
+    SpeakersEvent,
+    SpeakerTurn,
+    StatusEvent,
+    TranscriptEvent,
+)
 
 log = logging.getLogger("wlk.server")
 
@@ -33,6 +41,9 @@ log = logging.getLogger("wlk.server")
 _CPU_COST = {("tiny", "local-agreement"): 0.35, ("tiny", "simulstreaming"): 0.85}
 _CPU_COST_OTHER = {"local-agreement": 0.8, "simulstreaming": 1.6}
 _DIARIZATION_COST = 0.15
+# the final pass (beam 5 on each closed utterance, the encoder on the utterance + 3 s): tiny.en 0.073 s a
+# second of speech on long.wav (`final_processing_s`, one thread), with a margin
+_FINAL_COST = {"tiny": 0.1, "other": 0.3}
 CPU_HEADROOM = 0.8  # the share of the CPU sessions may use: the rest is the server, decoding, spikes
 NOT_PER_STREAM = {"speed": "a network stream is paced by its client"}
 
@@ -76,6 +87,7 @@ def default_max_sessions(settings: Settings, cpus: int, device: str) -> int:
     size = "tiny" if is_tiny(settings.model) else "other"
     cost = _CPU_COST.get((size, settings.policy), _CPU_COST_OTHER[settings.policy])
     cost += _DIARIZATION_COST if settings.diarization else 0.0
+    cost += _FINAL_COST[size] if settings.final == "on" else 0.0
     return max(1, int(cpus * CPU_HEADROOM / cost))
 
 
@@ -305,6 +317,9 @@ class EventSink:
     def transcript(self, event: TranscriptEvent) -> None:
         self.put(("transcript", event))
 
+    def final(self, event: FinalEvent) -> None:
+        self.put(("final", event))
+
     def status(self, event: StatusEvent) -> None:
         self.put(("status", event))
 
@@ -328,6 +343,9 @@ class _OnEnd:
         pass
 
     def transcript(self, event: TranscriptEvent) -> None:
+        pass
+
+    def final(self, event: FinalEvent) -> None:
         pass
 
     def status(self, event: StatusEvent) -> None:

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from wlk_cli.events import SpeakersEvent, StatusEvent, TranscriptEvent, Word
+from wlk_cli.events import FinalEvent, SpeakersEvent, StatusEvent, TranscriptEvent, Word, apply_final
 from wlk_cli.text import is_sentence_end
 
 WLK_UPDATE_S = 0.05  # at most one state update per 50 ms, and only when it changed
@@ -61,6 +61,13 @@ class WlkState:
         self.language = ev.language or self.language
         if len(self._words) > OPEN_WORDS:
             self._freeze()
+
+    def final(self, ev: FinalEvent) -> None:
+        """The utterance's final words in its lines (an utterance still ends its line)."""
+        ended = bool(self._breaks & set(ev.replaces))
+        self._words = apply_final(self._words, ev)
+        if ended and ev.words and ev.words[-1].id is not None:
+            self._breaks.add(ev.words[-1].id)
 
     def speakers(self, ev: SpeakersEvent) -> None:
         changes = dict(ev.updates)

@@ -402,6 +402,8 @@ async def _send_wlk(
                 kind, payload = "tick", None
             if kind == "transcript":
                 state.transcript(payload)
+            elif kind == "final":
+                state.final(payload)
             elif kind == "speakers":
                 state.speakers(payload)
             elif kind == "status":

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from wlk_cli.events import EndStats, SessionInfo, SpeakersEvent, SpeakerTurn, StatusEvent, TranscriptEvent
+from wlk_cli.events import (
+    EndStats,
+    FinalEvent,
+    SessionInfo,
+    SpeakersEvent,
+    SpeakerTurn,
+    StatusEvent,
+    TranscriptEvent,
+)
 
 LAG_WARN_S = 2.0  # a lag beyond this is shown as a problem (the engine is falling behind)
 
@@ -13,6 +21,10 @@ class Sink(Protocol):
     def start(self, session: SessionInfo) -> None: ...
 
     def transcript(self, event: TranscriptEvent) -> None: ...
+
+    def final(self, event: FinalEvent) -> None:
+        """An utterance's final words, in place of the confirmed words it names."""
+        ...
 
     def status(self, event: StatusEvent) -> None: ...
 
@@ -38,6 +50,10 @@ class SinkFanout:
     def transcript(self, event: TranscriptEvent) -> None:
         for s in self.sinks:
             s.transcript(event)
+
+    def final(self, event: FinalEvent) -> None:
+        for s in self.sinks:
+            s.final(event)
 
     def status(self, event: StatusEvent) -> None:
         for s in self.sinks:

@@ -1,7 +1,10 @@
 """SRT, WebVTT, JSON (Whisper's verbose_json shape plus speakers) and TXT files.
 
 Files are rewritten atomically (temp file + rename) as words are confirmed, so a run that is
-interrupted or killed still leaves valid files holding everything confirmed so far.
+interrupted or killed still leaves valid files holding everything heard so far. With the final pass, an
+utterance's final words replace its confirmed words as they come: at the end every utterance is final,
+and while a stream runs only the utterance still open (and those waiting for their final) shows the
+confirmed words.
 """
 
 from __future__ import annotations
@@ -16,7 +19,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from wlk_cli.events import EndStats, SessionInfo, SpeakersEvent, SpeakerTurn, StatusEvent, TranscriptEvent, Word
+from wlk_cli.events import (
+    EndStats,
+    FinalEvent,
+    SessionInfo,
+    SpeakersEvent,
+    SpeakerTurn,
+    StatusEvent,
+    TranscriptEvent,
+    Word,
+    apply_final,
+)
 from wlk_cli.sinks import segments
 
 WRITE_EVERY_S = 1.0
@@ -198,6 +211,11 @@ class FileSink:
             if self._dirty and time.monotonic() - self._last_write >= WRITE_EVERY_S:
                 self._write()
 
+    def final(self, event: FinalEvent) -> None:
+        with self._lock:
+            self.words = apply_final(self.words, event)
+            self._dirty = True
+
     def status(self, event: StatusEvent) -> None:
         self.meta["duration"] = round(event.audio_s, 3)
 
@@ -214,11 +232,10 @@ class FileSink:
 
     def speakers(self, event: SpeakersEvent) -> None:
         with self._lock:
-            first = self.words[0].id if self.words and self.words[0].id is not None else 0
-            for word_id, label in event.updates:
-                k = word_id - first
-                if 0 <= k < len(self.words):
-                    self.words[k] = dataclasses.replace(self.words[k], speaker=label)
+            labels = dict(event.updates)
+            self.words = [
+                dataclasses.replace(w, speaker=labels[w.id]) if w.id in labels else w for w in self.words
+            ]
             self._dirty = True
 
     def end(self, stats: EndStats) -> None:

@@ -9,9 +9,17 @@ from __future__ import annotations
 import json
 from typing import IO, Any
 
-from wlk_cli.events import EndStats, SessionInfo, SpeakersEvent, SpeakerTurn, StatusEvent, TranscriptEvent
+from wlk_cli.events import (
+    EndStats,
+    FinalEvent,
+    SessionInfo,
+    SpeakersEvent,
+    SpeakerTurn,
+    StatusEvent,
+    TranscriptEvent,
+)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: ``final`` lines (the final pass)
 
 
 class JsonlSink:
@@ -34,6 +42,9 @@ class JsonlSink:
     def transcript(self, event: TranscriptEvent) -> None:
         self._write(event.to_dict())
 
+    def final(self, event: FinalEvent) -> None:
+        self._write(event.to_dict())
+
     def status(self, event: StatusEvent) -> None:
         pass
 
@@ -48,18 +59,27 @@ class JsonlSink:
 
 
 def final_words(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Replay parsed JSON lines: every confirmed word, in order, with its latest speaker label.
+    """Replay parsed JSON lines: every word the stream ends with (confirmed words, each replaced by its
+    utterance's ``final`` words once they came), in time order, with its latest speaker label.
 
-    Raises ValueError when a ``speakers`` line names a word that was not emitted before it.
+    Raises ValueError when a ``speakers`` line names a word that was not emitted before it, or a
+    ``final`` line replaces a word that was not (or was already replaced).
     """
     words: dict[int, dict[str, Any]] = {}
     for e in events:
         if e["type"] == "transcript":
             for w in e["confirmed"]:
                 words[w["id"]] = dict(w)
+        elif e["type"] == "final":
+            for i in e["replaces"]:
+                if i not in words:
+                    raise ValueError(f"final line replaces word {i}, which is not shown")
+                del words[i]
+            for w in e["words"]:
+                words[w["id"]] = dict(w)
         elif e["type"] == "speakers":
             for u in e["updates"]:
                 if u["id"] not in words:
                     raise ValueError(f"speakers line names word {u['id']}, which was not emitted before it")
                 words[u["id"]]["speaker"] = u["speaker"]
-    return [words[i] for i in sorted(words)]
+    return sorted(words.values(), key=lambda w: (w["start"], w["id"]))

@@ -14,7 +14,17 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.text import Text
 
-from wlk_cli.events import EndStats, SessionInfo, SpeakersEvent, SpeakerTurn, StatusEvent, TranscriptEvent, Word
+from wlk_cli.events import (
+    EndStats,
+    FinalEvent,
+    SessionInfo,
+    SpeakersEvent,
+    SpeakerTurn,
+    StatusEvent,
+    TranscriptEvent,
+    Word,
+    apply_final,
+)
 from wlk_cli.sinks.base import LAG_WARN_S
 from wlk_cli.sinks.bidi import has_rtl, visual_lines
 from wlk_cli.text import is_sentence_end
@@ -66,25 +76,38 @@ def labelled(words: list[Word]) -> Text:
 
 
 class TerminalSink:
-    """Live text. Finished lines are printed once; with diarization a finished line first waits in the
-    redrawn area until the speakers of its words are decided (the status event says how far they
-    trail), so the names printed are the ones the files end with."""
+    """Live text. Finished lines are printed once; a finished line first waits in the redrawn area until
+    its words are final (the final pass: the utterance is redrawn there with its final words) and, with
+    diarization, until the speakers of its words are decided (the status event says how far they
+    trail), so the words and names printed are the ones the files end with."""
 
     def __init__(self, console: Console | None = None, show_status: bool = True, live: bool = False) -> None:
         self.console = console or Console(highlight=False)
         self.live = live
         self.show_status = show_status
-        self._waiting: list[list[Word]] = []  # finished lines whose speakers may still change
-        self._line: list[Word] = []
+        self._words: list[Word] = []  # confirmed or final words not printed yet
+        self._final: set[int] = set()  # ids of final words among them
         self._tentative: tuple[Word, ...] = ()
         self._status: Text | None = None
         self._diarized = False
+        self._finals = False  # the stream has a final pass: lines wait for it
         self._decided_until = 0.0  # stream time up to which speakers are final (with diarization)
         self._live: Live | None = None
 
+    def _lines(self) -> list[list[Word]]:
+        """The words not printed, as lines: each ends at a sentence end or at two widths of text; the last
+        one may still be growing."""
+        lines: list[list[Word]] = [[]]
+        for w in self._words:
+            lines[-1].append(w)
+            if is_sentence_end(w.text) or sum(len(x.text) for x in lines[-1]) > self.console.width * 2:
+                lines.append([])
+        return lines
+
     def _render(self) -> Any:
-        parts: list[Any] = [labelled(line) for line in self._waiting]
-        t = labelled(self._line)
+        lines = self._lines()
+        parts: list[Any] = [labelled(line) for line in lines[:-1]]
+        t = labelled(lines[-1])
         for w in self._tentative:
             t.append(w.text, style="dim italic")
         parts.append(t)
@@ -94,6 +117,7 @@ class TerminalSink:
 
     def start(self, session: SessionInfo) -> None:
         self._diarized = bool(session.settings.get("diarization"))
+        self._finals = session.settings.get("final", "off") == "on"
         self._live = Live(self._render(), console=self.console, auto_refresh=False, transient=False)
         self._live.start()
 
@@ -109,23 +133,35 @@ class TerminalSink:
             return
         self._live.console.print(t)
 
+    def _ready(self, line: list[Word]) -> bool:
+        if self._finals and any(w.id not in self._final for w in line):
+            return False
+        return not self._diarized or line[-1].end <= self._decided_until
+
     def _print_decided(self, everything: bool = False) -> None:
-        while self._waiting and (everything or not self._diarized or self._waiting[0][-1].end <= self._decided_until):
-            self._print_line(self._waiting.pop(0))
+        lines = self._lines()
+        done = lines if everything else lines[:-1]
+        for line in done:
+            if not line or not (everything or self._ready(line)):
+                break
+            self._print_line(line)
+            self._words = self._words[len(line) :]
+            self._final.difference_update(w.id for w in line if w.id is not None)
 
     def _refresh(self) -> None:
         if self._live is not None:
             self._live.update(self._render(), refresh=True)
 
     def transcript(self, event: TranscriptEvent) -> None:
-        for w in event.confirmed:
-            self._line.append(w)
-            text_len = sum(len(x.text) for x in self._line)
-            if is_sentence_end(w.text) or text_len > self.console.width * 2:
-                self._waiting.append(self._line)
-                self._line = []
+        self._words.extend(event.confirmed)
         self._print_decided()
         self._tentative = event.tentative
+        self._refresh()
+
+    def final(self, event: FinalEvent) -> None:
+        self._words = apply_final(self._words, event)
+        self._final.update(w.id for w in event.words if w.id is not None)
+        self._print_decided()
         self._refresh()
 
     def turns(self, turns: list[SpeakerTurn], since: float | None = None) -> None:
@@ -133,12 +169,7 @@ class TerminalSink:
 
     def speakers(self, event: SpeakersEvent) -> None:
         labels = dict(event.updates)
-
-        def relabel(words: list[Word]) -> list[Word]:
-            return [dataclasses.replace(w, speaker=labels.get(w.id, w.speaker)) for w in words]  # type: ignore[arg-type]
-
-        self._waiting = [relabel(line) for line in self._waiting]
-        self._line = relabel(self._line)
+        self._words = [dataclasses.replace(w, speaker=labels[w.id]) if w.id in labels else w for w in self._words]
 
     def status(self, event: StatusEvent) -> None:
         self._status = status_text(event, self.live)
@@ -149,9 +180,7 @@ class TerminalSink:
 
     def end(self, stats: EndStats) -> None:
         self._print_decided(everything=True)
-        if self._line:
-            self._print_line(self._line)
-            self._line = []
+        self._words = []
         self._tentative = ()
         self._status = None
         if self._live is not None:
@@ -163,12 +192,13 @@ def summary(stats: EndStats, written: list[Path], no_files: str = "no files writ
     """The line every run ends with on stderr: what was heard, in which language, and where it is."""
     from wlk_cli.asr.languages import name
 
-    heard = f"{stats.words} words from {stats.audio_duration_s:.1f} s of audio"
-    if stats.words == 0:
+    words = int(stats.extra.get("final_words", stats.words))  # what the files hold: the final words
+    heard = f"{words} words from {stats.audio_duration_s:.1f} s of audio"
+    if words == 0:
         heard = f"no speech found in {stats.audio_duration_s:.1f} s of audio"
     if stats.interrupted:
         heard += " (stopped before the end)"
-    if stats.language and stats.words:
+    if stats.language and words:
         heard += f", language {stats.language} ({name(stats.language)})"
     if stats.latency_mean_s is not None:
         heard += f", words confirmed {stats.latency_mean_s:.2f} s after they were said"
@@ -193,6 +223,9 @@ class ProgressSink:
         self._live.start()
 
     def transcript(self, event: TranscriptEvent) -> None:
+        pass
+
+    def final(self, event: FinalEvent) -> None:
         pass
 
     def turns(self, turns: list[SpeakerTurn], since: float | None = None) -> None:

@@ -17,9 +17,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Input, Static
 
 from wlk_cli.errors import WlkError
-from wlk_cli.events import EndStats, SessionInfo, SpeakersEvent, SpeakerTurn, StatusEvent, TranscriptEvent
+from wlk_cli.events import EndStats, FinalEvent, SessionInfo, SpeakersEvent, SpeakerTurn, StatusEvent, TranscriptEvent
 from wlk_cli.sinks.base import Sink
-from wlk_cli.tui.messages import SessionEnded, SpeakersUpdate, StatusUpdate, TranscriptUpdate
+from wlk_cli.tui.messages import FinalUpdate, SessionEnded, SpeakersUpdate, StatusUpdate, TranscriptUpdate
 from wlk_cli.tui.widgets import StatusBar, TranscriptView
 
 HELP = (
@@ -104,6 +104,9 @@ class TuiSink:
     def transcript(self, event: TranscriptEvent) -> None:
         self.app.post_message(TranscriptUpdate(event))
 
+    def final(self, event: FinalEvent) -> None:
+        self.app.post_message(FinalUpdate(event))
+
     def status(self, event: StatusEvent) -> None:
         self.app.post_message(StatusUpdate(event))
 
@@ -185,6 +188,10 @@ class WlkApp(App[EndStats | None]):
         if message.event.language and message.event.language != self.status_bar.language:
             self.status_bar.language = message.event.language
             self.status_bar.refresh(layout=True)
+
+    @on(FinalUpdate)
+    def _final(self, message: FinalUpdate) -> None:
+        self.view.final(message.event)
 
     @on(SpeakersUpdate)
     def _speakers(self, message: SpeakersUpdate) -> None:

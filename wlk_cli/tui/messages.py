@@ -5,11 +5,17 @@ from __future__ import annotations
 from textual.message import Message
 
 from wlk_cli.errors import WlkError
-from wlk_cli.events import EndStats, SpeakersEvent, StatusEvent, TranscriptEvent
+from wlk_cli.events import EndStats, FinalEvent, SpeakersEvent, StatusEvent, TranscriptEvent
 
 
 class TranscriptUpdate(Message):
     def __init__(self, event: TranscriptEvent) -> None:
+        super().__init__()
+        self.event = event
+
+
+class FinalUpdate(Message):
+    def __init__(self, event: FinalEvent) -> None:
         super().__init__()
         self.event = event
 

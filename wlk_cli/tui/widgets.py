@@ -11,7 +11,7 @@ from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
 
-from wlk_cli.events import StatusEvent, TranscriptEvent, Word
+from wlk_cli.events import FinalEvent, StatusEvent, TranscriptEvent, Word, apply_final
 from wlk_cli.sinks.base import LAG_WARN_S
 from wlk_cli.sinks.bidi import has_rtl, visual, wrap_runs
 
@@ -153,10 +153,30 @@ class TranscriptView(VerticalScroll):
         if self.following:
             self.call_after_refresh(self._to_end)
 
+    def final(self, event: FinalEvent) -> None:
+        """An utterance's final words: redrawn in place in the paragraphs that show its confirmed words
+        (the scroll position stays; the newest text stays in view when following)."""
+        gone = set(event.replaces)
+        self.words = apply_final(self.words, event)
+        shown = [p for p in self.paragraphs if any(w.id in gone for w in p.data.words)]
+        if len(shown) != 1 or any(w.speaker != shown[0].data.speaker for w in event.words):
+            # not on screen, over two paragraphs (a speaker change), or other speakers: all regrouped
+            self._regroup()
+            return
+        p = shown[0]
+        k = next(i for i, w in enumerate(p.data.words) if w.id in gone)
+        p.data.words = [*p.data.words[:k], *event.words, *(w for w in p.data.words[k:] if w.id not in gone)]
+        p.refresh(layout=True)
+        if self.following:
+            self.call_after_refresh(self._to_end)
+
     def relabel(self, updates: tuple[tuple[int, str], ...]) -> None:
         """Diarization changed some speakers: regroup every paragraph with the new labels."""
         labels = dict(updates)
         self.words = [dataclasses.replace(w, speaker=labels.get(w.id, w.speaker)) for w in self.words]  # type: ignore[arg-type]
+        self._regroup()
+
+    def _regroup(self) -> None:
         tentative = self.paragraphs[-1].data.tentative if self.paragraphs else ()
         for p in [*self.paragraphs, *self._marks]:
             p.remove()

@@ -87,6 +87,20 @@ function onLine(e) {
     }
     s.tentative = e.tentative;
     s.language = e.language || s.language;
+  } else if (e.type === "final") {
+    // the utterance's final words take the place of its confirmed words
+    const gone = new Set(e.replaces);
+    let at = s.order.findIndex((id) => gone.has(id));
+    if (at < 0) {
+      const t = e.words.length ? e.words[0].start : 0;
+      at = s.order.findIndex((id) => s.words.get(id).start > t);
+      if (at < 0) at = s.order.length;
+    }
+    const before = s.order.slice(0, at).filter((id) => !gone.has(id));
+    const after = s.order.slice(at).filter((id) => !gone.has(id));
+    for (const id of gone) s.words.delete(id);
+    for (const w of e.words) s.words.set(w.id, w);
+    s.order = [...before, ...e.words.map((w) => w.id), ...after];
   } else if (e.type === "speakers") {
     for (const u of e.updates) {
       const w = s.words.get(u.id);

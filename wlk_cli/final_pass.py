@@ -1,0 +1,168 @@
+"""The final pass: each closed utterance decoded once more, at offline accuracy, on its own thread.
+
+The live policy confirms words fast; when an utterance closes (a pause, the end of the stream, a shed, or
+``FORCE_CLOSE_S`` of unbroken speech, cut between two confirmed words) the pipeline hands its audio and
+its confirmed words to a :class:`FinalPass`. A worker thread decodes the audio again as `wlk transcribe`
+decodes (beam 5, word times, Whisper's temperature fallback, the text of the finals before it as the
+prompt, the coverage check) and hands back the utterance's final words, which replace its confirmed
+words once. A final pass never makes things worse: one that hears no words, loops, or hears far fewer
+words than the live pass confirmed keeps the live words (``kept_live``).
+
+Finals are decoded in order, one at a time; the live pass never waits for them (they may lag under load,
+and are never dropped: ``finish`` waits for all of them).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from wlk_cli.asr.offline import Decoded
+from wlk_cli.audio import SAMPLE_RATE
+from wlk_cli.events import Word
+from wlk_cli.policies.text import cut_repetition, heard
+
+MIN_WORD_S = 0.02  # a word cut to its utterance keeps at least this long
+
+PAD_S = 0.3  # audio given on both sides of an utterance
+EDGE_S = 0.05  # a word is the utterance's when it ends this far into it and starts before its end
+FORCE_CLOSE_S = 25.0  # unbroken speech this long is closed for its final pass between two words
+PROMPT_CHARS = 200  # of the finals before it, given as an utterance's prompt
+FEWER = 0.5  # a final pass with fewer words than this share of the live ones (when there are MIN_LIVE)...
+MIN_LIVE = 4  # ... lost words: the live words stay
+LOOP_WORDS = 3  # a final pass whose repeats without audio take this many words loops: the live words stay
+
+UtteranceDecoder = Callable[[np.ndarray, "str | None", "str | None"], Decoded]
+"""Decodes an utterance's audio (audio, language, prompt) into words timed from its start."""
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """A closed utterance, as the pipeline hands it over."""
+
+    number: int
+    start: float
+    """Stream seconds: its words are those that end after ``start`` + EDGE_S and start before ``end``
+    (Whisper often stretches an utterance's first word back to the start of the audio it is given)."""
+    end: float
+    audio: np.ndarray
+    """The stream's audio from ``audio_start`` (``start`` - PAD_S, or less at the stream's start)."""
+    audio_start: float
+    live: tuple[Word, ...]
+    """The confirmed words it replaces (with their ids)."""
+    language: str | None
+    fresh_context: bool = False
+    """After a long silence: the finals before it do not prompt it."""
+
+
+@dataclass(frozen=True)
+class FinalResult:
+    utterance: Utterance
+    words: tuple[Word, ...]
+    """The final words in stream time, without ids (the live words, with theirs, when ``kept_live``)."""
+    kept_live: str | None
+    """Why the live words stay ("no words", "loop", "fewer words", "error: ..."), or None."""
+    refilled: int = 0
+    unheard_s: float = 0.0
+    decode_s: float = 0.0
+
+
+def judge(live: Sequence[Word], final: Sequence[Word], decoded: Sequence[Word] = ()) -> str | None:
+    """Why the final words would be worse than the live ones, or None when they take their place;
+    ``decoded``: the final pass's words as it heard them (a loop is cut from ``final`` already)."""
+    if len(decoded) - len(cut_repetition(list(decoded))) >= LOOP_WORDS:
+        return "loop"
+    if not final:
+        return "no words" if live else None
+    if len(live) >= MIN_LIVE and len(final) < FEWER * len(live):
+        return "fewer words"
+    return None
+
+
+def final_words(u: Utterance, decoded: Decoded) -> list[Word]:
+    """The decoded words in stream time, cut like a live pass's (past the audio, piled on one instant,
+    repeats without audio), those of the utterance (``Utterance.start``), their times within it (the
+    padding is not theirs: the next utterance may begin 0.15 s later)."""
+    duration = u.audio.size / SAMPLE_RATE
+    words = heard(list(decoded.words), duration)
+    out = []
+    for w in words:
+        start, end = u.audio_start + w.start, u.audio_start + w.end
+        if end > u.start + EDGE_S and start < u.end:
+            start, end = max(start, u.start), min(end, u.end)
+            out.append(Word(min(start, end - MIN_WORD_S), end, w.text, w.prob))
+    return out
+
+
+class FinalPass:
+    """Decodes closed utterances on a thread of its own, in order; results are taken by the pipeline."""
+
+    def __init__(self, decode: UtteranceDecoder) -> None:
+        self.decode = decode
+        self._jobs: queue.Queue[Utterance | None] = queue.Queue()
+        self._results: queue.Queue[FinalResult] = queue.Queue()
+        self._text = ""  # the finals so far (their last PROMPT_CHARS)
+        self._pending = 0
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="wlk-final", daemon=True)
+        self._thread.start()
+
+    @property
+    def pending(self) -> int:
+        """Utterances handed over whose final is not taken yet."""
+        with self._lock:
+            return self._pending
+
+    def close(self, utterance: Utterance) -> None:
+        with self._lock:
+            self._pending += 1
+        self._jobs.put(utterance)
+
+    def _run(self) -> None:
+        while True:
+            u = self._jobs.get()
+            if u is None:
+                return
+            try:
+                result = self._final(u)
+            except Exception as e:  # noqa: BLE001 - the live words stay, and the end statistics say why
+                result = FinalResult(u, u.live, f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
+            self._results.put(result)
+
+    def _final(self, u: Utterance) -> FinalResult:
+        if u.fresh_context:
+            self._text = ""
+        t0 = time.perf_counter()
+        decoded = self.decode(u.audio, u.language, self._text.strip() or None)
+        words = final_words(u, decoded)
+        why = judge(u.live, words, decoded.words)
+        kept = list(u.live) if why is not None else words
+        self._text = (self._text + "".join(w.text for w in kept))[-PROMPT_CHARS:]
+        took = time.perf_counter() - t0
+        return FinalResult(u, tuple(kept), why, decoded.refilled, decoded.unheard_s, took)
+
+    def take(self, wait: bool = False) -> list[FinalResult]:
+        """The results ready now; with ``wait``, every one still to come (the end of the stream)."""
+        out: list[FinalResult] = []
+        while not (wait and self.pending == 0):
+            try:
+                r = self._results.get(timeout=0.5) if wait else self._results.get_nowait()
+            except queue.Empty:
+                if wait:
+                    continue
+                break
+            with self._lock:
+                self._pending -= 1
+            out.append(r)
+        return out
+
+    def stop(self) -> None:
+        """End the thread and wait for it: it holds the engine's model, which must not outlive the
+        interpreter in a thread (CTranslate2's workers abort the process when torn down at exit)."""
+        self._jobs.put(None)
+        self._thread.join(timeout=60.0)
