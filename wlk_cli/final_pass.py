@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from wlk_cli.asr.base import PROMPT_CHARS
 from wlk_cli.asr.offline import Decoded
 from wlk_cli.audio import SAMPLE_RATE
 from wlk_cli.events import Word
@@ -32,7 +33,6 @@ MIN_WORD_S = 0.02  # a word cut to its utterance keeps at least this long
 PAD_S = 0.3  # audio given on both sides of an utterance
 EDGE_S = 0.05  # a word is the utterance's when it ends this far into it and starts before its end
 FORCE_CLOSE_S = 25.0  # unbroken speech this long is closed for its final pass between two words
-PROMPT_CHARS = 200  # of the finals before it, given as an utterance's prompt
 FEWER = 0.5  # a final pass with fewer words than this share of the live ones (when there are MIN_LIVE)...
 MIN_LIVE = 4  # ... lost words: the live words stay
 LOOP_WORDS = 3  # a final pass whose repeats without audio take this many words loops: the live words stay
@@ -84,7 +84,7 @@ def judge(live: Sequence[Word], final: Sequence[Word], decoded: Sequence[Word] =
     return None
 
 
-def final_words(u: Utterance, decoded: Decoded) -> list[Word]:
+def utterance_words(u: Utterance, decoded: Decoded) -> list[Word]:
     """The decoded words in stream time, cut like a live pass's (past the audio, piled on one instant,
     repeats without audio), those of the utterance (``Utterance.start``), their times within it (the
     padding is not theirs: the next utterance may begin 0.15 s later)."""
@@ -139,7 +139,7 @@ class FinalPass:
             self._text = ""
         t0 = time.perf_counter()
         decoded = self.decode(u.audio, u.language, self._text.strip() or None)
-        words = final_words(u, decoded)
+        words = utterance_words(u, decoded)
         why = judge(u.live, words, decoded.words)
         kept = list(u.live) if why is not None else words
         self._text = (self._text + "".join(w.text for w in kept))[-PROMPT_CHARS:]

@@ -50,7 +50,6 @@ class OfflineTranscriber:
 
     def __init__(self, settings: Settings, opts: TranscribeOptions, engine: Any = None) -> None:
         """``engine``: one already loaded (a server's, shared with its streams); else one of its own."""
-        from wlk_cli.asr.faster_whisper import FasterWhisperBackend
         from wlk_cli.engine import Engine
 
         self.settings = settings
@@ -60,7 +59,8 @@ class OfflineTranscriber:
             threads = settings.threads or min(4, os.cpu_count() or 2)  # whole files: the decoder is busy enough
             engine = Engine(settings, threads=threads)
         self.engine = engine
-        self.backend = FasterWhisperBackend(self.engine.whisper, settings.language, settings.task, self.beams)
+        self.language = self.engine.whisper.check_language(settings.language, settings.task)
+        """The language asked for (en for English-only models), or None: detected per file."""
         self.batch_size = opts.batch_size or (8 if self.engine.device == "cuda" else 1)
         self.decoder: OfflineDecoder = self.engine.offline_decoder(settings.task, self.beams, self.batch_size)
 
@@ -70,11 +70,7 @@ class OfflineTranscriber:
         """Every word of ``audio`` and the language it was transcribed in; ``language`` and ``prompt``
         (text before it, as Whisper's initial prompt) for this call only (a server's request)."""
         # given (or en for English-only models), else detected per file
-        code = (
-            self.backend.language
-            if language is None
-            else self.engine.whisper.check_language(language, self.settings.task)
-        )
+        code = self.language if language is None else self.engine.whisper.check_language(language, self.settings.task)
         return self.decoder.decode(audio, code, prompt, filter_silence=self.settings.vad, on_progress=on_progress)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from types import SimpleNamespace
 
@@ -150,3 +151,48 @@ def test_a_client_far_behind_is_cut_off_without_waiting() -> None:
 
     code, _ = asyncio.run(go())
     assert code == 1008 and run.stopped and ws.sent == []
+
+
+class _SlowToEnd:
+    """A stream whose thread ends ``finishing`` s after it is stopped (its final passes still running)."""
+
+    def __init__(self, finishing: float) -> None:
+        self.finishing = finishing
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        self.stopped.wait()
+        time.sleep(self.finishing)
+
+    def start(self, sinks: list[object], finished: object) -> None:
+        self.thread.start()
+
+    @property
+    def running(self) -> bool:
+        return self.thread.is_alive()
+
+    def join(self, timeout: float) -> None:
+        self.thread.join(timeout)
+
+    def stop(self) -> None:
+        self.stopped.set()
+
+
+def test_shutdown_waits_for_every_stream_thread_and_says_when_one_is_left() -> None:
+    """A stream's thread still inside the model when the interpreter exits aborts the server (SIGABRT
+    instead of exit 130): at shutdown the hub stops every stream and waits for its thread."""
+    hub = Hub(None, Settings(model="tiny.en"), Limits(max_sessions=3))
+    runs = [_SlowToEnd(0.3), _SlowToEnd(0.1)]
+    for run in runs:
+        slot = hub.take_slot("native")
+        assert slot is not None
+        hub.start(slot, run, [])  # type: ignore[arg-type]
+    assert hub.drain(5.0) and all(r.stopped.is_set() and not r.running for r in runs)
+    stuck = _SlowToEnd(30.0)
+    slot = hub.take_slot("native")
+    assert slot is not None
+    hub.start(slot, stuck, [])  # type: ignore[arg-type]
+    t0 = time.monotonic()
+    assert not hub.drain(0.3) and stuck.running
+    assert time.monotonic() - t0 < 2

@@ -10,6 +10,7 @@ import numpy as np
 FRAME_S = 0.02  # one Whisper encoder frame, and the step of its timestamp tokens
 TOKENS_PER_S = 12.0  # more tokens than this per second of audio (plus TOKEN_SLACK) is a runaway decoder
 TOKEN_SLACK = 16
+PROMPT_CHARS = 200  # of the text before, given to Whisper as its prompt (live passes, finals, refills)
 
 
 def token_budget(seconds: float, per_s: float = TOKENS_PER_S) -> int:

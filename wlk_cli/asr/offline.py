@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from wlk_cli.asr.base import PROMPT_CHARS
 from wlk_cli.audio import SAMPLE_RATE
 from wlk_cli.events import Word
 from wlk_cli.vad import WINDOW, SileroModel, speech_windows
@@ -33,7 +34,6 @@ STRETCHED_S = 1.0
 STRETCHED_S_PER_LETTER = 0.15
 PAUSE_S = 0.25  # a stretch is decoded again from the middle of the pause this long before it ...
 CONTEXT_S = 6.0  # ... looked for this far away at most (then cut there)
-PROMPT_CHARS = 200  # of the text before a stretch, given as its prompt
 _WINDOW_S = WINDOW / SAMPLE_RATE
 _LEAD_S = 0.5  # Silero hears this much audio before a stretch it decides on (its state settles)
 
@@ -274,9 +274,15 @@ class OfflineDecoder:
         speech = speech_between(self.vad, audio, words) if speech is None else speech.copy()
         stretches = unheard(speech, words)
         if stretches and not heard_all:  # the pauses around each stretch are looked for in real decisions
+            spans: list[list[int]] = []  # the stretches' contexts, joined where they meet: Silero runs once
             for s in stretches:
                 first = max(0, int((s.start - CONTEXT_S) / _WINDOW_S))
                 end = min(speech.size, int((s.end + CONTEXT_S) / _WINDOW_S) + 1)
+                if spans and first <= spans[-1][1]:
+                    spans[-1][1] = max(spans[-1][1], end)
+                else:
+                    spans.append([first, end])
+            for first, end in spans:
                 speech[first:end] = _speech_from(self.vad, audio, first, end)
         refilled = refilled_words = 0
         duration = audio.size / SAMPLE_RATE

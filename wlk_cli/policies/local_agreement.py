@@ -11,14 +11,13 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from wlk_cli.asr.base import AsrBackend, AsrResult
+from wlk_cli.asr.base import PROMPT_CHARS, AsrBackend, AsrResult
 from wlk_cli.config import POLICY_CHUNK_S, default_of
 from wlk_cli.events import Word
 from wlk_cli.policies.base import BufferedPolicy, PolicyUpdate
 from wlk_cli.policies.text import heard, overlap_ngram, repeats_tail
 from wlk_cli.text import is_sentence_end, norm
 
-PROMPT_CHARS = 200
 _MAX_BUFFER_S = 25.0  # Whisper sees at most 30 s: past this the buffer is cut whatever happens
 _EMPTY_BUFFER_KEEP_S = 2.0
 _REHEARD_S = 1.0  # a re-heard prompt word lies this close to the start of a trimmed buffer

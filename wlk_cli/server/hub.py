@@ -138,6 +138,7 @@ class Hub:
         self._active: dict[int, StreamRun | None] = {}  # slot id -> its stream (None: not started yet)
         self._next_id = 0
         self._offline: Any = None
+        self._runs: list[StreamRun] = []  # every stream whose thread may still run (see drain)
 
     def load(self, streams: int) -> None:
         """Load the models for ``streams`` sessions at once; then the server is ready."""
@@ -230,7 +231,22 @@ class Hub:
         """Run ``run`` in ``slot`` (taken before); the slot is free again when its thread has ended."""
         with self._lock:
             self._active[slot] = run
+            self._runs = [r for r in self._runs if r.running]
+            self._runs.append(run)
         run.start(sinks, lambda stats, error: self._finished(slot, stats, error))
+
+    def drain(self, timeout: float) -> bool:
+        """At shutdown: end every stream and wait up to ``timeout`` s for their threads (and their final
+        passes) to end; False when some still run. A thread inside the model at interpreter exit aborts
+        the process (CTranslate2 tears its workers down under it), so the server waits for them."""
+        with self._lock:
+            runs = list(self._runs)
+        for r in runs:
+            r.stop()
+        deadline = time.monotonic() + timeout
+        for r in runs:
+            r.join(max(0.0, deadline - time.monotonic()))
+        return not any(r.running for r in runs)
 
     def _finished(self, slot: int, stats: EndStats | None, error: BaseException | None) -> None:
         release_memory()
@@ -375,6 +391,7 @@ class StreamRun:
         self.threads = hub.loaded.threads
         self.error: BaseException | None = None
         self.lag_s = 0.0
+        self._thread: threading.Thread | None = None
 
     def put(self, item: Event) -> None:
         if item[0] == "status":
@@ -410,7 +427,17 @@ class StreamRun:
                 release(None, self.error)
                 self.put(("done", self.error))
 
-        threading.Thread(target=run, name="wlk-session", daemon=True).start()
+        self._thread = threading.Thread(target=run, name="wlk-session", daemon=True)
+        self._thread.start()
+
+    @property
+    def running(self) -> bool:
+        """Its thread has not ended (or not started yet)."""
+        return self._thread is None or self._thread.is_alive()
+
+    def join(self, timeout: float) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
 
     def stop(self) -> None:
         """The client went away: end the stream (what was heard is finished, then the thread ends)."""

@@ -19,6 +19,7 @@ from wlk_cli.config import Settings
 from wlk_cli.errors import UsageError, WlkError
 
 TOKEN_ENV = "WLK_API_TOKEN"
+DRAIN_S = 20.0  # at shutdown, how long the streams (and their final passes) get to end
 
 
 @dataclass
@@ -155,6 +156,12 @@ def run_serve(settings: Settings, opts: ServeOptions) -> None:
     # uvicorn shuts down on SIGINT/SIGTERM (open streams get close 1012), then raises the signal again
     # under the handlers it found: SIGTERM then ends the command as Ctrl-C does (exit 130)
     signal.signal(signal.SIGTERM, _interrupt)
-    server.run(sockets=[sock])
+    try:
+        server.run(sockets=[sock])
+    finally:
+        if not hub.drain(DRAIN_S):  # a stream still in the model: leave without tearing it down
+            say(f"the streams did not end within {DRAIN_S:.0f} s: stopped")
+            sys.stdout.flush()
+            os._exit(130)
     if failure:
         raise failure[0]

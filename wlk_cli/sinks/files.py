@@ -233,9 +233,7 @@ class FileSink:
     def speakers(self, event: SpeakersEvent) -> None:
         with self._lock:
             labels = dict(event.updates)
-            self.words = [
-                dataclasses.replace(w, speaker=labels[w.id]) if w.id in labels else w for w in self.words
-            ]
+            self.words = [dataclasses.replace(w, speaker=labels[w.id]) if w.id in labels else w for w in self.words]
             self._dirty = True
 
     def end(self, stats: EndStats) -> None:
