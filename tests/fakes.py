@@ -177,9 +177,13 @@ class ScriptedWhisper:
         start, end = buffer_span(audio)
         self.calls.append((start, end, kwargs.get("initial_prompt")))  # type: ignore[arg-type]
         deaf = end - start > self.deaf_over_s
+        clips = kwargs.get("clip_timestamps") or [0.0, end - start]
+        spans = list(zip(clips[::2], clips[1::2], strict=True))  # type: ignore[index]
         out = []
         for a, b, text in self.words:
             if a < start - 1e-6 or b > end + 1e-6:
+                continue
+            if not any(start + x - 1e-6 <= a and b <= start + y + 1e-6 for x, y in spans):
                 continue
             if deaf and any(a < y and b > x for x, y in self.deaf):
                 continue

@@ -71,14 +71,16 @@ LONG = Path(__file__).parent.parent / "data" / "librispeech" / "long.wav"
 
 
 def test_the_passage_whisper_skips_at_a_window_end_is_heard() -> None:
-    """tiny.en behind Silero's filter skipped "Emerald City, where our Princess Ozma" at its first 30 s
-    window's end on an AMD EPYC (and stretched "the" over it): the coverage check decodes it again."""
+    """tiny.en behind faster-whisper's filter (the speech it keeps spliced together) skipped "Emerald City,
+    where our Princess Ozma" at its first 30 s window's end on an AMD EPYC (10.2%, faster-whisper without
+    the filter 3.9-4.7%): the speech is now decoded where it is, and the coverage check decodes again
+    whatever is still skipped."""
     r = wlk("transcribe", str(LONG), "--model", "tiny.en", "--format", "jsonl", "--no-files")
     assert r.returncode == 0, r.stderr.decode()
     events = parse_jsonl(r.stdout)
     text = transcript(events)
     assert "emerald city" in " ".join(normalize(text)), text
-    assert wer((LONG.with_suffix(".txt")).read_text(), text) <= 0.09
+    assert wer((LONG.with_suffix(".txt")).read_text(), text) <= 0.06  # 3.9% here (bar 4.8%), a margin for CPUs
     stats = events[-1]["stats"]
     assert stats["speech_without_words_s"] < 1.0  # type: ignore[index]
 
