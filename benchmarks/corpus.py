@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The real-speech corpus: every case a WAV (16 kHz mono) with its reference transcript.
 
-Built from the project's own real speech (a phone call in tests/data), the shared LibriSpeech,
+Built from the project's own real speech (a phone call in tests/data, a LibriVox reading in
+benchmarks/data), the shared LibriSpeech,
 pocketsphinx and AMI clips (../shared/data), and espeak-ng voices, with sox/ffmpeg/numpy for the
 telephone band, noise, music and pauses. Deterministic: the same inputs give the same files. Sources
 and licences: benchmarks/CORPUS.md.
@@ -25,6 +26,7 @@ SR = 16000
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data"
 TESTS = ROOT / "tests" / "data"
+BENCH = ROOT / "benchmarks" / "data"
 
 
 @dataclass(frozen=True)
@@ -179,6 +181,9 @@ def build(out: Path) -> list[Case]:
         card_lines = [ln.split("</s>")[0].replace("<s>", "").strip() for ln in lines if ln.strip()]
         card_audio = [x for i in range(1, 6) for x in (_read(cards / f"{i:03d}.wav"), _silence(1.0))]
         add("cards", _join(*card_audio), " ".join(card_lines), "short commands, one word repeated (five five)")
+        sonnet = BENCH / "sonnet"  # a LibriVox volunteer reads Shakespeare: a real voice, old words
+        poem = " ".join((sonnet / "sonnet.txt").read_text().split())
+        add("sonnet", _read(sonnet / "sonnet.flac"), poem, "real read poetry (LibriVox), 53 s, archaic words")
         for lang, text in LANGUAGES.items():
             add(f"speech_{lang}", speak(text, lang, tmp, 140), text, f"espeak-ng {lang}", lang)
     (out / "cases.json").write_text(json.dumps([asdict(c) for c in cases], ensure_ascii=False, indent=1))
