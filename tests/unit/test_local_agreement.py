@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from tests.fakes import SR, ScriptedASR, StreamASR, marker_audio, sentence_stream
 from wlk_cli.asr.base import AsrWord
 from wlk_cli.events import Word
-from wlk_cli.policies.local_agreement import LocalAgreementOptions, LocalAgreementPolicy
+from wlk_cli.policies.local_agreement import HOLD_S, LocalAgreementOptions, LocalAgreementPolicy
 from wlk_cli.text import norm
 
 
@@ -203,6 +203,29 @@ def test_nothing_is_committed_while_the_language_is_unsure() -> None:
     assert [w.text for w in p.finish().confirmed] == [w[2] for w in words]
 
 
+def test_words_the_passes_never_agree_on_are_committed_once_heard_long_enough_before_the_end() -> None:
+    """base on read Arabic: each pass spelled the words differently from the one before, and words were
+    confirmed 11 s after they were said. A word heard HOLD_S before the end of the audio is committed as
+    the newest pass hears it."""
+    words = sentence_stream(30, word_s=0.3, gap_every=100)  # 9 s of unbroken speech
+
+    def respell(call: int, heard: list[AsrWord]) -> list[AsrWord]:
+        return [AsrWord(w.start, w.end, f"{w.text}~{call}", w.prob) for w in heard]  # never the same twice
+
+    p = LocalAgreementPolicy(StreamASR(words, mangle=respell), LocalAgreementOptions(min_chunk_size=0.5))
+    t, lags = 0.0, []
+    while t < words[-1][1] + 0.05:
+        feed(p, t, 0.1)
+        t += 0.1
+        if p.ready():
+            u = p.step()
+            lags += [t - w.end for w in u.confirmed]
+            assert all(w.end <= t - HOLD_S + 1e-9 for w in u.confirmed)
+    assert len(lags) >= 20 and max(lags) <= HOLD_S + 0.5 + 0.1  # one chunk after HOLD_S, at most
+    rest = p.finish().confirmed
+    assert len(lags) + len(rest) == len(words)
+
+
 def test_words_piled_on_one_instant_are_dropped() -> None:
     hyp = [(0.0, 0.4, " real"), (0.5, 0.9, " words."), (1.0, 1.0, " ghost"), (1.0, 1.0, " ghost"), (1.0, 1.01, " tail")]
     p = LocalAgreementPolicy(ScriptedASR([hyp]), LocalAgreementOptions(min_chunk_size=0.5))
@@ -234,7 +257,8 @@ VOCAB = [" a", " b", " c", " d", " e"]
 @given(st.data())
 def test_confirmed_words_are_append_only_and_agreed(data: st.DataObject) -> None:
     """Property: whatever the model says, no confirmed word is ever retracted or repeated, times never
-    go backwards, and (without confidence validation) each confirmed word was agreed by two hypotheses."""
+    go backwards, and (without confidence validation) each confirmed word was agreed by two hypotheses
+    or heard HOLD_S before the end of the audio."""
     n_steps = data.draw(st.integers(2, 12))
     stream = sentence_stream(40, word_s=0.25, gap_every=6)
 
@@ -258,8 +282,9 @@ def test_confirmed_words_are_append_only_and_agreed(data: st.DataObject) -> None
         t += dur
         if p.ready():
             u = p.step()
-            for i, w in enumerate(u.confirmed):
-                assert i < len(previous_tail) and norm(previous_tail[i].text) == norm(w.text)
+            for i, w in enumerate(u.confirmed):  # agreed, or heard HOLD_S before the end of the audio
+                agreed = i < len(previous_tail) and norm(previous_tail[i].text) == norm(w.text)
+                assert agreed or w.end <= t - HOLD_S + 1e-9
             confirmed += u.confirmed
             previous_tail = u.tentative
     confirmed += p.finish().confirmed

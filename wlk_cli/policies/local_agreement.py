@@ -23,6 +23,12 @@ _EMPTY_BUFFER_KEEP_S = 2.0
 _REHEARD_S = 1.0  # a re-heard prompt word lies this close to the start of a trimmed buffer
 _SAME_AUDIO_S = 0.15  # two copies of a word starting closer than this are one word, aligned twice
 _UNHEARD_TAIL_S = 1.0  # an utterance that goes on this long after its last word has that audio heard again
+# A word the passes keep disagreeing on is committed as the newest pass hears it once the model has heard
+# this much audio after it: no word waits for an agreement that may never come (base on read Arabic:
+# every pass differed from the one before, words came 11 s after they were said; on espeak Arabic with
+# --language ar the mean latency went 4.9 -> 2.6 s, the English corpus with tiny.en stayed as it was).
+# The final pass decodes the utterance again anyway.
+HOLD_S = 1.5
 
 
 @dataclass(frozen=True)
@@ -130,10 +136,12 @@ class LocalAgreementPolicy(BufferedPolicy):
         if not getattr(self.asr, "language_settled", True):  # an unsure language may still change
             self._previous = fresh
             return []
+        heard_until = self.buffer.transcribed_until
         for i, w in enumerate(fresh):
             same = i < len(self._previous) and norm(self._previous[i].text) == norm(w.text)
             sure = self.opts.confidence_validation and w.prob >= self.opts.confidence_threshold
-            if not (same or sure):
+            held = w.end <= heard_until - HOLD_S
+            if not (same or sure or held):
                 break
             agreed.append(w)
         committed = self._commit(agreed)
