@@ -26,9 +26,10 @@ _UNHEARD_TAIL_S = 1.0  # an utterance that goes on this long after its last word
 # A word the passes keep disagreeing on is committed as the newest pass hears it once the model has heard
 # this much audio after it: no word waits for an agreement that may never come (base on read Arabic:
 # every pass differed from the one before, words came 11 s after they were said; on espeak Arabic with
-# --language ar the mean latency went 4.9 -> 2.6 s, the English corpus with tiny.en stayed as it was).
+# --language ar the mean latency went 4.9 -> 3.0 s; at 1.5 s tiny.en confirmed "engaged" for "and gazed"
+# on a LibriSpeech clip, at 3 s Arabic gained nothing).
 # The final pass decodes the utterance again anyway.
-HOLD_S = 1.5
+HOLD_S = 2.0
 
 
 @dataclass(frozen=True)
