@@ -94,11 +94,12 @@ class Engine:
         """Offline decoding on this engine's models (cheap: an OfflineDecoder holds no state): whole
         files as faster-whisper decodes them, an utterance and the coverage check's clips in a short
         window; ``beams``: 0 = beam 5."""
-        from wlk_cli.asr.offline import OFFLINE_BEAMS, short_window
+        from wlk_cli.asr.offline import OFFLINE_BEAMS, model_scorer, short_window
 
         beams = beams or OFFLINE_BEAMS
         clip = short_window(self.whisper, task, beams)
-        return OfflineDecoder(self.whisper.whisper, self.vad_model(), task, beams, batch_size, clip)
+        scorer = model_scorer(self.whisper, task)
+        return OfflineDecoder(self.whisper.whisper, self.vad_model(), task, beams, batch_size, clip, scorer=scorer)
 
     def prepare(self, settings: Settings) -> None:
         """Load now what streams with ``settings`` will need (so that the first one starts at once)."""
@@ -130,7 +131,7 @@ class Engine:
 
         self.check(settings)
         asr = FasterWhisperBackend(self.whisper, settings.language, settings.task, settings.beams)
-        final = self.offline_decoder(settings.task).utterance if settings.final == "on" else None
+        final = self.offline_decoder(settings.task) if settings.final == "on" else None
         return StreamParts(
             asr, self.policy_for(settings, asr), self.vad_for(settings), self.diarizer_for(settings), final
         )

@@ -6,7 +6,11 @@ its confirmed words to a :class:`FinalPass`. A worker thread decodes the audio a
 decodes (beam 5, word times, Whisper's temperature fallback, the text of the finals before it as the
 prompt, the coverage check) and hands back the utterance's final words, which replace its confirmed
 words once. A final pass never makes things worse: one that hears no words, loops, or hears far fewer
-words than the live pass confirmed keeps the live words (``kept_live``).
+words than the live pass confirmed keeps the live words (``kept_live``). Where the two passes heard
+the same utterance differently, the model itself decides (``reconcile``): the live reading of a place is
+kept when the model finds the utterance's audio more likely to say it (beam search on a few seconds of
+audio can lose to a greedy pass that heard the words with other context: "The low, the low" for
+"Hello? Hello?").
 
 Finals are decoded in order, one at a time; the live pass never waits for them (they may lag under load,
 and are never dropped: ``finish`` waits for all of them).
@@ -14,19 +18,22 @@ and are never dropped: ``finish`` waits for all of them).
 
 from __future__ import annotations
 
+import difflib
 import queue
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
 from wlk_cli.asr.base import PROMPT_CHARS
-from wlk_cli.asr.offline import Decoded
+from wlk_cli.asr.offline import Decoded, Score
 from wlk_cli.audio import SAMPLE_RATE
 from wlk_cli.events import Word
 from wlk_cli.policies.text import cut_repetition, heard
+from wlk_cli.text import norm
 
 MIN_WORD_S = 0.02  # a word cut to its utterance keeps at least this long
 
@@ -36,9 +43,19 @@ FORCE_CLOSE_S = 25.0  # unbroken speech this long is closed for its final pass b
 FEWER = 0.5  # a final pass with fewer words than this share of the live ones (when there are MIN_LIVE)...
 MIN_LIVE = 4  # ... lost words: the live words stay
 LOOP_WORDS = 3  # a final pass whose repeats without audio take this many words loops: the live words stay
+MAX_PLACES = 8  # places where the passes differ weighed one by one (beyond: only all at once)
 
-UtteranceDecoder = Callable[[np.ndarray, "str | None", "str | None"], Decoded]
-"""Decodes an utterance's audio (audio, language, prompt) into words timed from its start."""
+
+class UtteranceDecoder(Protocol):
+    """How the final pass hears an utterance (``asr.offline.OfflineDecoder``)."""
+
+    def utterance(self, audio: np.ndarray, language: str | None, prompt: str | None = None) -> Decoded:
+        """The utterance's words, timed from the start of ``audio``."""
+        ...
+
+    def scorer(self, audio: np.ndarray, language: str | None, prompt: str | None = None) -> Score | None:
+        """The model's judgement of texts as what ``audio`` says after ``prompt`` (None: not known)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -70,6 +87,8 @@ class FinalResult:
     refilled: int = 0
     unheard_s: float = 0.0
     decode_s: float = 0.0
+    from_live: int = 0
+    """Places where the live reading was kept (``reconcile``)."""
 
 
 def judge(live: Sequence[Word], final: Sequence[Word], decoded: Sequence[Word] = ()) -> str | None:
@@ -99,11 +118,45 @@ def utterance_words(u: Utterance, decoded: Decoded) -> list[Word]:
     return out
 
 
+def text_of(words: Sequence[Word]) -> str:
+    return "".join(w.text for w in words)
+
+
+def reconcile(live: Sequence[Word], final: Sequence[Word], score: Score) -> tuple[list[Word], int]:
+    """The final words, with the live reading of each place where the two passes differ (by their
+    words, spelled alike: ``text.norm``) when the model scores the utterance more likely with it; and how
+    many places kept the live reading. All places are weighed at once first (one misheard phrase often
+    spans several), then each on its own (up to MAX_PLACES): those that raise the score are kept, together
+    when that scores higher still, else the best of them."""
+    a, b = [norm(w.text) for w in final], [norm(w.text) for w in live]
+    ops = difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes()
+    places = [i for i, op in enumerate(ops) if op[0] != "equal"]
+    if not places or not live:
+        return list(final), 0
+
+    def build(chosen: set[int]) -> list[Word]:
+        out: list[Word] = []
+        for i, (_, i1, i2, j1, j2) in enumerate(ops):
+            out += live[j1:j2] if i in chosen else final[i1:i2]
+        return out
+
+    every = set(places)
+    base, together = score([text_of(final), text_of(build(every))])
+    if together > base:
+        return build(every), len(every)
+    singles = places[:MAX_PLACES] if len(places) > 1 else []
+    alone = dict(zip(singles, score([text_of(build({i})) for i in singles]))) if singles else {}
+    better = {i for i, s in alone.items() if s > base}
+    if len(better) > 1 and score([text_of(build(better))])[0] <= max(alone[i] for i in better):
+        better = {max(better, key=alone.__getitem__)}
+    return build(better), len(better)
+
+
 class FinalPass:
     """Decodes closed utterances on a thread of its own, in order; results are taken by the pipeline."""
 
-    def __init__(self, decode: UtteranceDecoder) -> None:
-        self.decode = decode
+    def __init__(self, decoder: UtteranceDecoder) -> None:
+        self.decoder = decoder
         self._jobs: queue.Queue[Utterance | None] = queue.Queue()
         self._results: queue.Queue[FinalResult] = queue.Queue()
         self._text = ""  # the finals so far (their last PROMPT_CHARS)
@@ -138,13 +191,19 @@ class FinalPass:
         if u.fresh_context:
             self._text = ""
         t0 = time.perf_counter()
-        decoded = self.decode(u.audio, u.language, self._text.strip() or None)
+        prompt = self._text.strip() or None
+        decoded = self.decoder.utterance(u.audio, u.language, prompt)
         words = utterance_words(u, decoded)
         why = judge(u.live, words, decoded.words)
+        from_live = 0
+        if why is None:
+            score = self.decoder.scorer(u.audio, decoded.language or u.language, prompt)
+            if score is not None:
+                words, from_live = reconcile(u.live, words, score)
         kept = list(u.live) if why is not None else words
-        self._text = (self._text + "".join(w.text for w in kept))[-PROMPT_CHARS:]
+        self._text = (self._text + text_of(kept))[-PROMPT_CHARS:]
         took = time.perf_counter() - t0
-        return FinalResult(u, tuple(kept), why, decoded.refilled, decoded.unheard_s, took)
+        return FinalResult(u, tuple(kept), why, decoded.refilled, decoded.unheard_s, took, from_live)
 
     def take(self, wait: bool = False) -> list[FinalResult]:
         """The results ready now; with ``wait``, every one still to come (the end of the stream)."""

@@ -163,6 +163,7 @@ class StreamMetrics:
     finals: int = 0
     kept_live: dict[str, int] = field(default_factory=dict)
     refilled: int = 0
+    from_live: int = 0
     unheard_s: float = 0.0
     final_s: float = 0.0
     final_words: int = 0
@@ -192,6 +193,7 @@ class StreamMetrics:
             why = result.kept_live.split(":")[0]
             self.kept_live[why] = self.kept_live.get(why, 0) + 1
         self.refilled += result.refilled
+        self.from_live += result.from_live
         self.unheard_s += result.unheard_s
         self.final_s += result.decode_s
 
@@ -206,6 +208,7 @@ class StreamMetrics:
             "finals_kept_live": dict(self.kept_live),
             "final_processing_s": round(self.final_s, 3),
             "refilled": self.refilled,
+            "final_places_from_live": self.from_live,
             "speech_without_words_s": round(self.unheard_s, 3),
         }
 

@@ -103,3 +103,24 @@ def test_speech_left_without_words_is_decoded_again_with_the_real_model() -> Non
     assert "emerald city where our princess" in said, said
     assert out.refilled >= 1 and out.unheard_s < 1.0
     assert [w.start for w in out.words] == sorted(w.start for w in out.words)
+
+
+def test_the_model_scores_what_was_said_above_what_was_not() -> None:
+    """The final pass's judge between two readings: the real model's log-probability of the words said in
+    a LibriSpeech clip, against a word changed, a word misheard and the phrases swapped (each far below)."""
+    from wlk_cli.asr.faster_whisper import FasterWhisperModel
+    from wlk_cli.audio.decode import read_audio
+
+    model = FasterWhisperModel("tiny.en")
+    audio, _ = read_audio(str(LONG.parent / "libri_01_spk1089.wav"))  # "number ten fresh nelly is waiting ..."
+    score = model.scorer(audio, "en", "transcribe")
+    assert score is not None
+    said, *wrong = score(
+        [
+            " Number 10. Fresh Nelly is waiting on you. Good night, husband.",
+            " Number 10. Fresh Nelly is waiting on me. Good night, husband.",
+            " Number 10. Fresh Nelly is waiting on you. Good night, has bent.",
+            " Good night, husband. Number 10. Fresh Nelly is waiting on you.",
+        ]
+    )
+    assert all(said > w + 3.0 for w in wrong), (said, wrong)

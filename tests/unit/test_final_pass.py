@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 
 from tests.unit.test_pipeline import FakePolicy, RecordingSink, audio_of, loudness_vad
-from wlk_cli.asr.offline import Decoded
+from wlk_cli.asr.offline import Decoded, Score
 from wlk_cli.audio.clock import AudioClock
 from wlk_cli.audio.ring import RingBuffer
 from wlk_cli.events import FinalEvent, SessionInfo, TranscriptEvent, Word, apply_final
-from wlk_cli.final_pass import FORCE_CLOSE_S, FinalPass, Utterance, judge
+from wlk_cli.final_pass import FORCE_CLOSE_S, FinalPass, Utterance, judge, reconcile
 from wlk_cli.pipeline import Pipeline
 from wlk_cli.policies.base import PolicyUpdate
 from wlk_cli.sinks.files import FileSink
@@ -31,14 +31,23 @@ class ScriptedFinal:
     def __init__(self, say=None) -> None:  # type: ignore[no-untyped-def]
         self.say = say or (lambda n, seconds: [(0.35, seconds / 2, " final"), (seconds / 2, seconds - 0.35, " words")])
         self.calls: list[tuple[float, str | None]] = []
+        self.prefer: set[str] | None = None
         self.lock = threading.Lock()
 
-    def __call__(self, audio: np.ndarray, language: str | None, prompt: str | None) -> Decoded:
+    def utterance(self, audio: np.ndarray, language: str | None, prompt: str | None = None) -> Decoded:
         with self.lock:
             self.calls.append((audio.size / SR, prompt))
             n = len(self.calls)
         words = [Word(a, b, t, 0.9) for a, b, t in self.say(n, audio.size / SR)]
         return Decoded(words, language)
+
+    def scorer(self, audio: np.ndarray, language: str | None, prompt: str | None = None) -> Score | None:
+        """The model's judgement: none (as for a model without alignment heads), unless ``prefer``
+        names words that make a text more likely."""
+        if self.prefer is None:
+            return None
+        prefer = self.prefer
+        return lambda texts: [float(sum(w in prefer for w in t.split()) - 0.1 * len(t.split())) for t in texts]
 
 
 def run(audio: np.ndarray, decode: ScriptedFinal, policy=None, vad=True):  # type: ignore[no-untyped-def]
@@ -97,6 +106,52 @@ def test_judge_keeps_the_live_words_when_the_final_hears_far_fewer() -> None:
     assert judge(live[:2], live[:0]) == "no words" and judge([], []) is None
 
 
+def _words(text: str, start: float = 0.0) -> list[Word]:
+    return [Word(start + i * 0.5, start + i * 0.5 + 0.4, f" {t}", 0.9) for i, t in enumerate(text.split())]
+
+
+def test_reconcile_keeps_the_live_reading_where_the_model_finds_it_more_likely() -> None:
+    calls: list[list[str]] = []
+
+    def likes(*good: str):  # type: ignore[no-untyped-def]
+        def score(texts):  # type: ignore[no-untyped-def]
+            calls.append(list(texts))
+            return [float(sum(w.strip("?,.").lower() in good for w in t.split())) - 0.01 * len(t) for t in texts]
+
+        return score
+
+    live = _words("Hello? Hello? Oh, hello. I didn't know")
+    final = _words("The low, the low, oh, the low, I didn't know")
+    # one misheard phrase over several places: weighed all at once
+    words, n = reconcile(live, final, likes("hello"))
+    assert "".join(w.text for w in words) == " Hello? Hello? oh, hello. I didn't know" and n == 2
+    assert len(calls) == 1
+    # the model prefers the final reading: it stays, and every place was weighed
+    words, n = reconcile(live, final, likes("the", "low"))
+    assert words == final and n == 0
+    # two places, only one better live: that one alone (times and words from the live pass there)
+    live = _words("Pearl saw and gazed intently at sun and tree")
+    final = _words("Furl saw, engaged intently at son and tree.")
+    words, n = reconcile(live, final, likes("pearl", "son"))
+    assert " ".join(w.text.strip() for w in words) == "Pearl saw, engaged intently at son and tree." and n == 1
+    assert words[0] == live[0] and words[1:] == final[1:]
+    # the same words spelled alike, or no live words: nothing to weigh
+    calls.clear()
+    assert reconcile(_words("Hello, world"), _words("hello world."), likes("x")) == (_words("hello world."), 0)
+    assert reconcile([], final, likes("x")) == (final, 0) and not calls
+
+
+def test_the_final_event_keeps_live_words_the_model_prefers() -> None:
+    decode = ScriptedFinal()
+    decode.prefer = {"said", "it"}  # the live pass's words: more likely than " final words"
+    stats, sink = run(TWO, decode)
+    finals = [e for e in sink.events if isinstance(e, FinalEvent)]
+    assert [[w.text for w in f.words] for f in finals] == [[" said", " it"]] * 2
+    assert all(f.kept_live is None for f in finals) and stats.extra["final_places_from_live"] == 2
+    # new ids, in order, in the utterance's time
+    assert [w.id for f in finals for w in f.words] == sorted({w.id for f in finals for w in f.words})
+
+
 class SteadyPolicy(FakePolicy):
     """Confirms a word for every 0.5 s step of unbroken speech."""
 
@@ -133,10 +188,11 @@ def test_finals_that_lag_are_all_waited_for_at_the_end() -> None:
 
 
 def test_final_pass_thread_reports_a_failure_as_live_words_kept() -> None:
-    def broken(audio: np.ndarray, language: str | None, prompt: str | None) -> Decoded:
-        raise RuntimeError("the model broke")
+    class Broken(ScriptedFinal):
+        def utterance(self, audio: np.ndarray, language: str | None, prompt: str | None = None) -> Decoded:
+            raise RuntimeError("the model broke")
 
-    fp = FinalPass(broken)
+    fp = FinalPass(Broken())
     live = (Word(0.0, 0.5, " hi", 0.9, None, 0),)
     fp.close(Utterance(1, 0.0, 0.6, np.zeros(SR, dtype=np.float32), 0.0, live, "en"))
     (result,) = fp.take(wait=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +62,14 @@ def _pick_device(device: str) -> str:
         return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
     except Exception:
         return "cpu"
+
+
+def _prompted(tok: Any, prompt: str, max_length: int) -> list[int]:
+    """The tokens that give the decoder ``prompt`` as the text before (Whisper's ``<|startofprev|>``)."""
+    if not prompt.strip():
+        return []
+    text: list[int] = tok.encode(" " + prompt.strip())
+    return [tok.sot_prev] + text[-(max_length // 2 - 1) :]
 
 
 class FasterWhisperModel:
@@ -145,6 +154,37 @@ class FasterWhisperModel:
         k = min(frames, feats.shape[1])
         out[:, :k] = feats[:, :k]
         return out, content
+
+    def scorer(
+        self, audio: np.ndarray, language: str, task: str, prompt: str = ""
+    ) -> Callable[[Sequence[str]], list[float]] | None:
+        """How likely the model finds texts as what is said in ``audio`` after ``prompt``: the summed
+        log-probability of each one's tokens, forced through the decoder (CTranslate2's alignment, on the
+        short window the live passes hear; the audio is encoded once, on the first call); None for a
+        model without alignment heads."""
+        if not self.has_alignment_heads:
+            return None
+        import ctranslate2
+
+        tok = self.tokenizer(language, task)
+        start = _prompted(tok, prompt, self.whisper.max_length) + list(tok.sot_sequence)
+        encoded: list[Any] = []
+        feats, content_frames = self.features(audio)
+
+        def score(texts: Sequence[str]) -> list[float]:
+            if not encoded:
+                encoded.append(self.ct2.encode(ctranslate2.StorageView.from_array(feats[None]), to_cpu=False))
+            out = []
+            for text in texts:
+                ids = tok.encode(text)
+                if not ids:
+                    out.append(-math.inf)
+                    continue
+                aligned = self.ct2.align(encoded[0], start, [ids], content_frames)[0]
+                out.append(float(np.log(np.maximum(np.asarray(aligned.text_token_probs), 1e-10)).sum()))
+            return out
+
+        return score
 
     def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
         """The most likely language of ``audio`` and its probability, on Whisper's own 30 s window (as
@@ -241,10 +281,7 @@ class FasterWhisperBackend:
         tok = self.tokenizer(language)
         max_length = self.model.whisper.max_length
 
-        tokens: list[int] = []
-        if prompt.strip():
-            tokens = [tok.sot_prev] + tok.encode(" " + prompt.strip())[-(max_length // 2 - 1) :]
-        tokens += list(tok.sot_sequence)
+        tokens = _prompted(tok, prompt, max_length) + list(tok.sot_sequence)
         max_new = token_budget(duration)  # a loop that runs away stops here, not at 448 tokens
         options = dict(
             max_length=min(max_length, len(tokens) + max_new),

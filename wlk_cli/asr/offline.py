@@ -204,6 +204,22 @@ def short_window(model: Any, task: str = "transcribe", beams: int = OFFLINE_BEAM
     return decode
 
 
+Score = Callable[[Sequence[str]], list[float]]
+"""How likely the model finds each text as what is said in one piece of audio: summed token
+log-probabilities."""
+Scorer = Callable[[np.ndarray, str, str], "Score | None"]
+"""A ``Score`` for (audio, language, the text said before it); None when the model cannot tell."""
+
+
+def model_scorer(model: Any, task: str = "transcribe") -> Scorer:
+    """``model``'s own judgement of texts on audio (a FasterWhisperModel: ``scorer``)."""
+
+    def scorer(audio: np.ndarray, language: str, prompt: str) -> Score | None:
+        return model.scorer(audio, language, task, prompt)  # type: ignore[no-any-return]
+
+    return scorer
+
+
 class OfflineDecoder:
     """faster-whisper's own decoding on the engine's model (shared: CTranslate2 runs it for several
     threads at once), with the coverage check on the engine's Silero session."""
@@ -217,11 +233,12 @@ class OfflineDecoder:
         batch_size: int = 1,
         clip: ClipDecoder | None = None,
         clips: Callable[[np.ndarray], list[float]] = speech_clips,
+        scorer: Scorer | None = None,
     ) -> None:
         """``whisper``: faster-whisper's ``WhisperModel``; ``batch_size`` > 1 decodes a file's VAD chunks
         together (faster on a GPU; each chunk without the text before it); ``clip``: how an utterance
         and a stretch decoded again are decoded (default: as a file); ``clips``: where a file holds speech
-        (``speech_clips``)."""
+        (``speech_clips``); ``scorer``: how ``score`` weighs readings of an utterance (None: it cannot)."""
         self.whisper = whisper
         self.vad = vad
         self.task = task
@@ -229,6 +246,13 @@ class OfflineDecoder:
         self.batch_size = batch_size
         self.clip = clip
         self.clips = clips
+        self.scorer_for = scorer
+
+    def scorer(self, audio: np.ndarray, language: str | None, prompt: str | None = None) -> Score | None:
+        """The model's judgement of texts as what ``audio`` says after ``prompt`` (None: not known)."""
+        if self.scorer_for is None or language is None or not audio.size:
+            return None
+        return self.scorer_for(audio, language, prompt or "")
 
     def _clip(self, audio: np.ndarray, language: str | None, prompt: str | None) -> list[Word]:
         if self.clip is not None and audio.size <= CLIP_MAX_S * SAMPLE_RATE:
