@@ -22,7 +22,7 @@ import difflib
 import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -155,8 +155,11 @@ def reconcile(live: Sequence[Word], final: Sequence[Word], score: Score) -> tupl
 class FinalPass:
     """Decodes closed utterances on a thread of its own, in order; results are taken by the pipeline."""
 
-    def __init__(self, decoder: UtteranceDecoder) -> None:
+    def __init__(self, decoder: UtteranceDecoder, language: Callable[[], str | None] = lambda: None) -> None:
+        """``language``: the stream's language now (detected: it may be surer than when the utterance
+        closed); an utterance is decoded in it, or in the one it closed with."""
         self.decoder = decoder
+        self.language = language
         self._jobs: queue.Queue[Utterance | None] = queue.Queue()
         self._results: queue.Queue[FinalResult] = queue.Queue()
         self._text = ""  # the finals so far (their last PROMPT_CHARS)
@@ -192,12 +195,13 @@ class FinalPass:
             self._text = ""
         t0 = time.perf_counter()
         prompt = self._text.strip() or None
-        decoded = self.decoder.utterance(u.audio, u.language, prompt)
+        language = self.language() or u.language
+        decoded = self.decoder.utterance(u.audio, language, prompt)
         words = utterance_words(u, decoded)
         why = judge(u.live, words, decoded.words)
         from_live = 0
         if why is None:
-            score = self.decoder.scorer(u.audio, decoded.language or u.language, prompt)
+            score = self.decoder.scorer(u.audio, decoded.language or language, prompt)
             if score is not None:
                 words, from_live = reconcile(u.live, words, score)
         kept = list(u.live) if why is not None else words

@@ -488,7 +488,7 @@ class Pipeline:
         cpu0, t0 = cpu_seconds(), time.monotonic()
         self.sink.start(session)
         if self._final_decode is not None:
-            self.finals = FinalPass(self._final_decode)
+            self.finals = FinalPass(self._final_decode, self.language)
         if self.diarization is not None:
             self.diarization.start()
         interrupted = False

@@ -32,11 +32,13 @@ class ScriptedFinal:
         self.say = say or (lambda n, seconds: [(0.35, seconds / 2, " final"), (seconds / 2, seconds - 0.35, " words")])
         self.calls: list[tuple[float, str | None]] = []
         self.prefer: set[str] | None = None
+        self.languages: list[str | None] = []
         self.lock = threading.Lock()
 
     def utterance(self, audio: np.ndarray, language: str | None, prompt: str | None = None) -> Decoded:
         with self.lock:
             self.calls.append((audio.size / SR, prompt))
+            self.languages.append(language)
             n = len(self.calls)
         words = [Word(a, b, t, 0.9) for a, b, t in self.say(n, audio.size / SR)]
         return Decoded(words, language)
@@ -201,6 +203,21 @@ def test_final_pass_thread_reports_a_failure_as_live_words_kept() -> None:
 
 
 WORDS = [Word(a, a + 0.4, t, 0.9, "S1", i) for i, (a, t) in enumerate([(0.0, " one"), (0.5, " two"), (1.5, " three")])]
+
+
+def test_an_utterance_is_decoded_in_the_language_known_when_its_final_runs() -> None:
+    """The stream's language may be surer when the final pass runs than when the utterance closed."""
+    now: list[str | None] = [None]
+    decode = ScriptedFinal()
+    fp = FinalPass(decode, lambda: now[0])
+    live = (Word(0.0, 0.5, " hi", 0.9, None, 0),)
+    fp.close(Utterance(1, 0.0, 0.6, np.zeros(SR, dtype=np.float32), 0.0, live, "en"))
+    fp.take(wait=True)
+    now[0] = "de"
+    fp.close(Utterance(2, 1.0, 1.6, np.zeros(SR, dtype=np.float32), 1.0, live, "en"))
+    fp.take(wait=True)
+    fp.stop()
+    assert decode.languages == ["en", "de"]
 
 
 def test_apply_final_puts_the_final_words_where_the_live_ones_were() -> None:

@@ -138,15 +138,21 @@ def speech_clips(audio: np.ndarray) -> list[float]:
     return join_clips(spans, audio.size / SAMPLE_RATE)
 
 
-def join_clips(spans: Sequence[tuple[float, float]], duration: float) -> list[float]:
-    """The speech ``spans`` (seconds, in order) joined across silences shorter than SKIP_S, from the
-    file's start and to its end when they are that close; flat: start, end, start, end, ..."""
+def merge_close(spans: Sequence[tuple[float, float]], gap: float) -> list[list[float]]:
+    """``spans`` (in order of their starts) with those less than ``gap`` apart joined."""
     out: list[list[float]] = []
     for start, end in spans:
-        if out and start - out[-1][1] < SKIP_S:
+        if out and start - out[-1][1] < gap:
             out[-1][1] = max(out[-1][1], end)
         else:
             out.append([start, end])
+    return out
+
+
+def join_clips(spans: Sequence[tuple[float, float]], duration: float) -> list[float]:
+    """The speech ``spans`` (seconds, in order) joined across silences shorter than SKIP_S, from the
+    file's start and to its end when they are that close; flat: start, end, start, end, ..."""
+    out = merge_close(spans, SKIP_S)
     if not out:
         return []
     if out[0][0] < SKIP_S:
@@ -335,16 +341,15 @@ class OfflineDecoder:
         speech = speech_between(self.vad, audio, words) if speech is None else speech.copy()
         stretches = unheard(speech, words)
         if stretches and not heard_all:  # the pauses around each stretch are looked for in real decisions
-            spans: list[list[int]] = []  # the stretches' contexts, joined where they meet: Silero runs once
-            for s in stretches:
-                first = max(0, int((s.start - CONTEXT_S) / _WINDOW_S))
-                end = min(speech.size, int((s.end + CONTEXT_S) / _WINDOW_S) + 1)
-                if spans and first <= spans[-1][1]:
-                    spans[-1][1] = max(spans[-1][1], end)
-                else:
-                    spans.append([first, end])
-            for first, end in spans:
-                speech[first:end] = _speech_from(self.vad, audio, first, end)
+            contexts = [
+                (
+                    max(0, int((s.start - CONTEXT_S) / _WINDOW_S)),
+                    min(speech.size, int((s.end + CONTEXT_S) / _WINDOW_S) + 1),
+                )
+                for s in stretches
+            ]
+            for first, end in merge_close(contexts, 1):  # joined where they meet: Silero runs once over each
+                speech[int(first) : int(end)] = _speech_from(self.vad, audio, int(first), int(end))
         refilled = refilled_words = 0
         duration = audio.size / SAMPLE_RATE
         for s in stretches:
