@@ -123,33 +123,40 @@ def text_of(words: Sequence[Word]) -> str:
 
 
 def reconcile(live: Sequence[Word], final: Sequence[Word], score: Score) -> tuple[list[Word], int]:
-    """The final words, with the live reading of each place where the two passes differ (by their
-    words, spelled alike: ``text.norm``) when the model scores the utterance more likely with it; and how
-    many places kept the live reading. All places are weighed at once first (one misheard phrase often
-    spans several), then each on its own (up to MAX_PLACES): those that raise the score are kept, together
-    when that scores higher still, else the best of them."""
-    a, b = [norm(w.text) for w in final], [norm(w.text) for w in live]
-    ops = difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes()
-    places = [i for i, op in enumerate(ops) if op[0] != "equal"]
+    """The final words, with the live reading of the places where the two passes differ (by their words,
+    spelled alike: ``text.norm``) that the model finds more likely; and how many places kept the live
+    reading. The model scores both whole readings of the utterance: the live one when it is more likely
+    as a whole (one misheard phrase often spans several places); else each place is judged by its own
+    words and the same words after it (up to the next place) in the two readings, and the mix of the
+    places where the live reading wins is kept when it beats the final reading as a whole."""
+    ops = difflib.SequenceMatcher(a=[norm(w.text) for w in final], b=[norm(w.text) for w in live], autojunk=False)
+    spans = ops.get_opcodes()
+    places = [i for i, op in enumerate(spans) if op[0] != "equal"]
     if not places or not live:
         return list(final), 0
 
     def build(chosen: set[int]) -> list[Word]:
         out: list[Word] = []
-        for i, (_, i1, i2, j1, j2) in enumerate(ops):
+        for i, (_, i1, i2, j1, j2) in enumerate(spans):
             out += live[j1:j2] if i in chosen else final[i1:i2]
         return out
 
     every = set(places)
-    base, together = score([text_of(final), text_of(build(every))])
-    if together > base:
-        return build(every), len(every)
-    singles = places[:MAX_PLACES] if len(places) > 1 else []
-    alone = dict(zip(singles, score([text_of(build({i})) for i in singles]))) if singles else {}
-    better = {i for i, s in alone.items() if s > base}
-    if len(better) > 1 and score([text_of(build(better))])[0] <= max(alone[i] for i in better):
-        better = {max(better, key=alone.__getitem__)}
-    return build(better), len(better)
+    mixed = build(every)
+    in_final, in_mixed = score([[w.text for w in final], [w.text for w in mixed]])
+    if sum(in_mixed) > sum(in_final):
+        return mixed, len(every)
+    better = set()  # (the all-live reading holds the live pass's words where they are: its positions)
+    for i in places:
+        last = i + 1 if i + 1 < len(spans) and spans[i + 1][0] == "equal" else i  # the same words after it
+        if sum(in_mixed[spans[i][3] : spans[last][4]]) > sum(in_final[spans[i][1] : spans[last][2]]):
+            better.add(i)
+    if not better or better == every:
+        return list(final), 0
+    chosen = build(better)
+    if sum(score([[w.text for w in chosen]])[0]) > sum(in_final):
+        return chosen, len(better)
+    return list(final), 0
 
 
 class FinalPass:

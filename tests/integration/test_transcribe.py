@@ -115,12 +115,17 @@ def test_the_model_scores_what_was_said_above_what_was_not() -> None:
     audio, _ = read_audio(str(LONG.parent / "libri_01_spk1089.wav"))  # "number ten fresh nelly is waiting ..."
     score = model.scorer(audio, "en", "transcribe")
     assert score is not None
-    said, *wrong = score(
-        [
-            " Number 10. Fresh Nelly is waiting on you. Good night, husband.",
-            " Number 10. Fresh Nelly is waiting on me. Good night, husband.",
-            " Number 10. Fresh Nelly is waiting on you. Good night, has bent.",
-            " Good night, husband. Number 10. Fresh Nelly is waiting on you.",
-        ]
-    )
+    readings = [
+        " Number 10. Fresh Nelly is waiting on you. Good night, husband.",
+        " Number 10. Fresh Nelly is waiting on me. Good night, husband.",
+        " Number 10. Fresh Nelly is waiting on you. Good night, has bent.",
+        " Good night, husband. Number 10. Fresh Nelly is waiting on you.",
+    ]
+    words = [[" " + w for w in r.split()] for r in readings]
+    scores = score(words)
+    assert [len(s) for s in scores] == [len(w) for w in words]  # one log-probability per word
+    said, *wrong = [sum(s) for s in scores]
     assert all(said > w + 3.0 for w in wrong), (said, wrong)
+    # the misheard word is where the model is surprised: "me" less likely than "you" after the same words
+    assert scores[1][7] < scores[0][7] - 1.0
+    assert all(abs(a - b) < 0.01 for a, b in zip(scores[1][:7], scores[0][:7]))  # the same words before it

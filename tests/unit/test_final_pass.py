@@ -49,7 +49,7 @@ class ScriptedFinal:
         if self.prefer is None:
             return None
         prefer = self.prefer
-        return lambda texts: [float(sum(w in prefer for w in t.split()) - 0.1 * len(t.split())) for t in texts]
+        return lambda readings: [[float(w.strip() in prefer) - 0.1 for w in r] for r in readings]
 
 
 def run(audio: np.ndarray, decode: ScriptedFinal, policy=None, vad=True):  # type: ignore[no-untyped-def]
@@ -116,9 +116,9 @@ def test_reconcile_keeps_the_live_reading_where_the_model_finds_it_more_likely()
     calls: list[list[str]] = []
 
     def likes(*good: str):  # type: ignore[no-untyped-def]
-        def score(texts):  # type: ignore[no-untyped-def]
-            calls.append(list(texts))
-            return [float(sum(w.strip("?,.").lower() in good for w in t.split())) - 0.01 * len(t) for t in texts]
+        def score(readings):  # type: ignore[no-untyped-def]
+            calls.append(list(readings))
+            return [[float(w.strip(" ?,.").lower() in good) - 0.01 * len(w) for w in r] for r in readings]
 
         return score
 

@@ -157,11 +157,11 @@ class FasterWhisperModel:
 
     def scorer(
         self, audio: np.ndarray, language: str, task: str, prompt: str = ""
-    ) -> Callable[[Sequence[str]], list[float]] | None:
-        """How likely the model finds texts as what is said in ``audio`` after ``prompt``: the summed
-        log-probability of each one's tokens, forced through the decoder (CTranslate2's alignment, on the
-        short window the live passes hear; the audio is encoded once, on the first call); None for a
-        model without alignment heads."""
+    ) -> Callable[[Sequence[Sequence[str]]], list[list[float]]] | None:
+        """How likely the model finds readings of ``audio`` (each a sequence of words) after ``prompt``:
+        each word's log-probability, its tokens forced through the decoder after the words before it
+        (CTranslate2's alignment, on the short window the live passes hear; the audio is encoded once, on
+        the first call); None for a model without alignment heads."""
         if not self.has_alignment_heads:
             return None
         import ctranslate2
@@ -171,17 +171,20 @@ class FasterWhisperModel:
         encoded: list[Any] = []
         feats, content_frames = self.features(audio)
 
-        def score(texts: Sequence[str]) -> list[float]:
+        def score(readings: Sequence[Sequence[str]]) -> list[list[float]]:
             if not encoded:
                 encoded.append(self.ct2.encode(ctranslate2.StorageView.from_array(feats[None]), to_cpu=False))
             out = []
-            for text in texts:
-                ids = tok.encode(text)
+            for words in readings:
+                pieces = [tok.encode(w) for w in words]
+                ids = [t for p in pieces for t in p]
                 if not ids:
-                    out.append(-math.inf)
+                    out.append([0.0] * len(words))
                     continue
                 aligned = self.ct2.align(encoded[0], start, [ids], content_frames)[0]
-                out.append(float(np.log(np.maximum(np.asarray(aligned.text_token_probs), 1e-10)).sum()))
+                logp = np.log(np.maximum(np.asarray(aligned.text_token_probs, dtype=np.float64), 1e-10))
+                ends = np.cumsum([len(p) for p in pieces])
+                out.append([float(logp[e - len(p) : e].sum()) for p, e in zip(pieces, ends)])
             return out
 
         return score

@@ -210,9 +210,9 @@ def short_window(model: Any, task: str = "transcribe", beams: int = OFFLINE_BEAM
     return decode
 
 
-Score = Callable[[Sequence[str]], list[float]]
-"""How likely the model finds each text as what is said in one piece of audio: summed token
-log-probabilities."""
+Score = Callable[[Sequence[Sequence[str]]], list[list[float]]]
+"""How likely the model finds readings of one piece of audio (each a sequence of words): each word's
+log-probability after the words before it."""
 Scorer = Callable[[np.ndarray, str, str], "Score | None"]
 """A ``Score`` for (audio, language, the text said before it); None when the model cannot tell."""
 
