@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -64,6 +65,9 @@ def _pick_device(device: str) -> str:
         return "cpu"
 
 
+REMEMBERED = 4  # encodings kept per thread (``FasterWhisperModel.encode``)
+
+
 def _prompted(tok: Any, prompt: str, max_length: int) -> list[int]:
     """The tokens that give the decoder ``prompt`` as the text before (Whisper's ``<|startofprev|>``)."""
     if not prompt.strip():
@@ -106,6 +110,7 @@ class FasterWhisperModel:
         self._languages: set[str] = set(self.whisper.supported_languages)
         self._tokenizers: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
+        self._recent = threading.local()
 
     def check_language(self, language: str, task: str) -> str | None:
         """The language a stream asked for, checked against the model: its code, or None for auto."""
@@ -160,20 +165,15 @@ class FasterWhisperModel:
     ) -> Callable[[Sequence[Sequence[str]]], list[list[float]]] | None:
         """How likely the model finds readings of ``audio`` (each a sequence of words) after ``prompt``:
         each word's log-probability, its tokens forced through the decoder after the words before it
-        (CTranslate2's alignment, on the short window the live passes hear; the audio is encoded once, on
-        the first call); None for a model without alignment heads."""
+        (CTranslate2's alignment, on the short window the live passes hear; the audio's encoding is the
+        one its decoding made, when that was on this thread); None for a model without alignment heads."""
         if not self.has_alignment_heads:
             return None
-        import ctranslate2
-
         tok = self.tokenizer(language, task)
         start = _prompted(tok, prompt, self.whisper.max_length) + list(tok.sot_sequence)
-        encoded: list[Any] = []
-        feats, content_frames = self.features(audio)
 
         def score(readings: Sequence[Sequence[str]]) -> list[list[float]]:
-            if not encoded:
-                encoded.append(self.ct2.encode(ctranslate2.StorageView.from_array(feats[None]), to_cpu=False))
+            encoded, content_frames = self.encode(audio, remember=True)
             out = []
             for words in readings:
                 pieces = [tok.encode(w) for w in words]
@@ -181,13 +181,32 @@ class FasterWhisperModel:
                 if not ids:
                     out.append([0.0] * len(words))
                     continue
-                aligned = self.ct2.align(encoded[0], start, [ids], content_frames)[0]
+                aligned = self.ct2.align(encoded, start, [ids], content_frames)[0]
                 logp = np.log(np.maximum(np.asarray(aligned.text_token_probs, dtype=np.float64), 1e-10))
                 ends = np.cumsum([len(p) for p in pieces])
                 out.append([float(logp[e - len(p) : e].sum()) for p, e in zip(pieces, ends)])
             return out
 
         return score
+
+    def encode(self, audio: np.ndarray, remember: bool = False) -> tuple[Any, int]:
+        """The encoder's output for ``audio`` on the short window (``features``), and its frames of audio.
+        With ``remember`` (audio that is not changed after), the last REMEMBERED encodings made on this
+        thread are kept and given again for the same array: the final pass scores readings of the
+        utterance it has just decoded without encoding it twice."""
+        import ctranslate2
+
+        recent: list[tuple[Any, Any, int]] = self._recent.__dict__.setdefault("items", [])
+        if remember:
+            for ref, encoded, frames in recent:
+                if ref() is audio:
+                    return encoded, frames
+        feats, frames = self.features(audio)
+        encoded = self.ct2.encode(ctranslate2.StorageView.from_array(feats[None]), to_cpu=False)
+        if remember:
+            recent.append((weakref.ref(audio), encoded, frames))
+            del recent[:-REMEMBERED]
+        return encoded, frames
 
     def detect_language(self, audio: np.ndarray) -> tuple[str, float]:
         """The most likely language of ``audio`` and its probability, on Whisper's own 30 s window (as
@@ -211,6 +230,7 @@ class FasterWhisperBackend:
         task: str = "transcribe",
         beam_size: int = 1,
         temperatures: tuple[float, ...] = (0.0,),
+        remember: bool = False,
     ) -> None:
         """``temperatures``: Whisper's fallback (``FALLBACK``): a pass whose text compresses too well (a
         loop) or that the model is unsure of is decoded again by sampling at the next temperature."""
@@ -218,6 +238,7 @@ class FasterWhisperBackend:
         self.task = task
         self.beam_size = beam_size
         self.temperatures = temperatures
+        self.remember = remember  # the audio is not changed after: its encoding may be used again
         self._fixed_language: str | None = model.check_language(language, task)
         self._detected: str | None = None
         self._detected_on = 0.0
@@ -273,13 +294,11 @@ class FasterWhisperBackend:
         return self.model.tokenizer(language, self.task)
 
     def transcribe(self, audio: np.ndarray, prompt: str = "") -> AsrResult:
-        import ctranslate2
         from faster_whisper.transcribe import get_suppressed_tokens, merge_punctuations
 
         duration = audio.size / SAMPLE_RATE
-        feats, content_frames = self.model.features(audio)
+        encoded, content_frames = self.model.encode(audio, remember=self.remember)
         ct2 = self.model.ct2
-        encoded = ct2.encode(ctranslate2.StorageView.from_array(feats[None]), to_cpu=False)
         language = self._language_for(audio)
         tok = self.tokenizer(language)
         max_length = self.model.whisper.max_length

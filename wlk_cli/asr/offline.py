@@ -204,7 +204,7 @@ def short_window(model: Any, task: str = "transcribe", beams: int = OFFLINE_BEAM
     from wlk_cli.asr.faster_whisper import FALLBACK, FasterWhisperBackend
 
     def decode(audio: np.ndarray, language: str | None, prompt: str | None) -> list[Word]:
-        backend = FasterWhisperBackend(model, language or "auto", task, beams, FALLBACK)
+        backend = FasterWhisperBackend(model, language or "auto", task, beams, FALLBACK, remember=True)
         return [Word(w.start, w.end, w.text, w.prob) for w in backend.transcribe(audio, prompt or "").words]
 
     return decode
