@@ -390,18 +390,10 @@ class Pipeline:
 
     # -- the final pass ------------------------------------------------------------------------
     def _words(self, update: PolicyUpdate, utterance_end: bool = False) -> None:
-        """Emit a policy update; the words it confirmed join the open utterance (closed where the policy
-        cut its buffer after some of them, and between two words once it is FORCE_CLOSE_S long)."""
+        """Emit a policy update; the words it confirmed join the open utterance (closed between two words
+        once it is FORCE_CLOSE_S long)."""
         self._utt_words += self.emitter.words(update, utterance_end)
         w = self._utt_words
-        if self.finals is not None and update.cut is not None and update.cut > self._utt_start:
-            k = 0
-            while k < len(w) and w[k].end <= update.cut + 1e-6:
-                k += 1
-            if k:
-                self._utt_words = w[:k]
-                self._close(update.cut)
-                self._utt_words = w = w[k:]
         if self.finals is not None and len(w) >= 2 and w[-1].end - self._utt_start > FORCE_CLOSE_S:
             cut = (w[-2].end + w[-1].start) / 2
             self._utt_words = w[:-1]

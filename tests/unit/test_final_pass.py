@@ -178,29 +178,6 @@ def test_unbroken_speech_is_closed_for_its_final_between_two_words() -> None:
     assert sorted(replaced) == live  # every live word in exactly one final
 
 
-class CuttingPolicy(SteadyPolicy):
-    """Cuts its buffer after the word it confirms every 12th step (as local-agreement does at a segment
-    end once its buffer is long)."""
-
-    def step(self) -> PolicyUpdate:
-        update = super().step()
-        if self.steps % 12 == 0:
-            update.cut = update.confirmed[-1].end + 0.02
-        return update
-
-
-def test_an_utterance_is_closed_where_the_policy_cuts_its_buffer() -> None:
-    decode = ScriptedFinal()
-    stats, sink = run(audio_of(("speech", 20.0)), decode, CuttingPolicy(), vad=False)
-    finals = [e for e in sink.events if isinstance(e, FinalEvent)]
-    live = [w for e in sink.transcripts for w in e.confirmed]
-    assert len(finals) >= 3 and all(seconds <= 6.0 + 2 * 0.3 + 0.1 for seconds, _ in decode.calls[:-1])
-    assert sorted(i for f in finals for i in f.replaces) == [w.id for w in live]  # each live word once
-    for f in finals[:-1]:  # each closed after its cut: its words end there, the next ones start after
-        cut = max(w.end for w in live if w.id in f.replaces) + 0.02
-        assert all(w.end <= cut for w in f.words) and all(w.start >= cut for w in live if w.id > max(f.replaces))
-
-
 def test_finals_that_lag_are_all_waited_for_at_the_end() -> None:
     gate = threading.Event()
 

@@ -25,9 +25,6 @@ class PolicyUpdate:
 
     confirmed: list[Word] = field(default_factory=list)
     tentative: list[Word] = field(default_factory=list)
-    cut: float | None = None
-    """Stream time before which the policy dropped its audio in this call (a segment or sentence end
-    after confirmed words): the pipeline closes the utterance there for its final pass."""
 
 
 class StreamingPolicy(Protocol):

@@ -48,7 +48,6 @@ class LocalAgreementPolicy(BufferedPolicy):
         self._last_end = 0.0  # end of the newest committed word
         self._last_result: AsrResult | None = None
         self._trimmed = False  # the buffer starts at a cut inside the utterance (not at its start)
-        self._cut_at: float | None = None  # where this step cut the buffer after confirmed words
 
     # -- protocol ------------------------------------------------------------------------------
     def reset_context(self) -> None:
@@ -60,8 +59,7 @@ class LocalAgreementPolicy(BufferedPolicy):
         hypothesis = self._transcribe()
         confirmed = self._agree(hypothesis)
         confirmed += self._trim()
-        cut, self._cut_at = self._cut_at, None
-        return PolicyUpdate(confirmed=confirmed, tentative=list(self._previous), cut=cut)
+        return PolicyUpdate(confirmed=confirmed, tentative=list(self._previous))
 
     def finish(self) -> PolicyUpdate:
         shown = list(self._previous)
@@ -160,7 +158,6 @@ class LocalAgreementPolicy(BufferedPolicy):
             cut = self._trim_point()
             if cut is not None:
                 self._cut(cut)
-                self._cut_at = cut
                 return []
         if dur > _MAX_BUFFER_S:
             # no completed segment or sentence in 25 s: confirm what the cut passes, then cut
@@ -168,7 +165,6 @@ class LocalAgreementPolicy(BufferedPolicy):
             passed = [w for w in self._previous if w.end <= t]
             forced = self._commit(passed)
             self._cut(t)
-            self._cut_at = t
             return forced
         if not self._previous and not self._last_words_in_buffer() and dur > 2 * _EMPTY_BUFFER_KEEP_S + 1:
             # nothing was heard in this buffer: drop all but the last seconds
