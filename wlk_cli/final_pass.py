@@ -18,11 +18,13 @@ and are never dropped: ``finish`` waits for all of them).
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -167,7 +169,7 @@ class FinalPass:
         closed); an utterance is decoded in it, or in the one it closed with."""
         self.decoder = decoder
         self.language = language
-        self._jobs: queue.Queue[Utterance | None] = queue.Queue()
+        self._jobs: queue.Queue[tuple[Utterance, Future[tuple[Word, ...]] | None] | None] = queue.Queue()
         self._results: queue.Queue[FinalResult] = queue.Queue()
         self._text = ""  # the finals so far (their last PROMPT_CHARS)
         self._pending = 0
@@ -181,29 +183,35 @@ class FinalPass:
         with self._lock:
             return self._pending
 
-    def close(self, utterance: Utterance) -> None:
+    def close(self, utterance: Utterance, live: Future[tuple[Word, ...]] | None = None) -> None:
+        """Decode ``utterance``; ``live``: its confirmed words still to come (the live pass is finishing
+        it): the decoding starts now and waits for them only to judge its words."""
         with self._lock:
             self._pending += 1
-        self._jobs.put(utterance)
+        self._jobs.put((utterance, live))
 
     def _run(self) -> None:
         while True:
-            u = self._jobs.get()
-            if u is None:
+            job = self._jobs.get()
+            if job is None:
                 return
+            u, live = job
             try:
-                result = self._final(u)
+                result = self._final(u, live)
             except Exception as e:  # noqa: BLE001 - the live words stay, and the end statistics say why
+                u = u if live is None else dataclasses.replace(u, live=live.result())
                 result = FinalResult(u, u.live, f"error: {str(e).splitlines()[0] if str(e) else type(e).__name__}")
             self._results.put(result)
 
-    def _final(self, u: Utterance) -> FinalResult:
+    def _final(self, u: Utterance, live: Future[tuple[Word, ...]] | None = None) -> FinalResult:
         if u.fresh_context:
             self._text = ""
         t0 = time.perf_counter()
         prompt = self._text.strip() or None
         language = self.language() or u.language
         decoded = self.decoder.utterance(u.audio, language, prompt)
+        if live is not None:
+            u = dataclasses.replace(u, live=live.result())
         words = utterance_words(u, decoded)
         why = judge(u.live, words, decoded.words)
         from_live = 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -384,9 +385,13 @@ class Pipeline:
                     self.policy.reset_context()
                 self._utt_start = step.pos / SAMPLE_RATE
                 self._utt_fresh = step.fresh_context
-            else:
-                self._words(self.policy.finish(), utterance_end=True)
-                self._close(step.pos / SAMPLE_RATE)
+            else:  # the final pass starts on the audio while the live pass finishes the utterance
+                end = step.pos / SAMPLE_RATE
+                early = self._open(end)
+                try:
+                    self._words(self.policy.finish(), utterance_end=True)
+                finally:
+                    self._close(end, early=early)
 
     # -- the final pass ------------------------------------------------------------------------
     def _words(self, update: PolicyUpdate, utterance_end: bool = False) -> None:
@@ -401,19 +406,37 @@ class Pipeline:
             self._utt_words = [w[-1]]
             self._utt_start = cut
 
-    def _close(self, end: float, speech: bool = True) -> None:
-        """The open utterance ends at stream time ``end``: its audio and confirmed words go to the final
-        pass; ``speech``: whether the audio since its start was speech (False: only its words count)."""
-        words, start = self._utt_words, self._utt_start
-        self._utt_words = []
-        self._utt_start = end
-        fresh, self._utt_fresh = self._utt_fresh, False
-        if self.finals is None or (not words and (not speech or end - start < MIN_UTTERANCE_S)):
-            return
+    def _utterance(self, end: float, words: list[Word]) -> Utterance:
+        start = self._utt_start
         got, audio = self.ring.read(int(max(0.0, start - PAD_S) * SAMPLE_RATE), int((end + PAD_S) * SAMPLE_RATE))
         self._utterances += 1
-        u = Utterance(self._utterances, start, end, audio, got / SAMPLE_RATE, tuple(words), self.language(), fresh)
-        self.finals.close(u)
+        return Utterance(
+            self._utterances, start, end, audio, got / SAMPLE_RATE, tuple(words), self.language(), self._utt_fresh
+        )
+
+    def _open(self, end: float) -> Future[tuple[Word, ...]] | None:
+        """Hand the open utterance, ending at ``end``, to the final pass before its last confirmed words
+        are known (its decoding and the live pass's last one run at once); None when it is too short to
+        surely get a final, or so long that its last words may close it first (FORCE_CLOSE_S)."""
+        length = end - self._utt_start
+        if self.finals is None or not MIN_UTTERANCE_S <= length < FORCE_CLOSE_S - 1.0:
+            return None
+        live: Future[tuple[Word, ...]] = Future()
+        self.finals.close(self._utterance(end, []), live)
+        return live
+
+    def _close(self, end: float, speech: bool = True, early: Future[tuple[Word, ...]] | None = None) -> None:
+        """The open utterance ends at stream time ``end``: its audio and confirmed words go to the final
+        pass; ``speech``: whether the audio since its start was speech (False: only its words count);
+        ``early``: the final pass has its audio already (``_open``) and waits for its words."""
+        words = self._utt_words
+        if early is not None:
+            early.set_result(tuple(words))
+        elif self.finals is not None and (words or (speech and end - self._utt_start >= MIN_UTTERANCE_S)):
+            self.finals.close(self._utterance(end, words))
+        self._utt_words = []
+        self._utt_start = end
+        self._utt_fresh = False
 
     def _emit_finals(self, wait: bool = False) -> None:
         if self.finals is not None:

@@ -178,6 +178,30 @@ def test_unbroken_speech_is_closed_for_its_final_between_two_words() -> None:
     assert sorted(replaced) == live  # every live word in exactly one final
 
 
+def test_the_final_decoding_starts_while_the_live_pass_finishes_the_utterance() -> None:
+    """At a pause the final pass gets the audio first; the live pass's last words (its ``finish``) come
+    while it decodes, and are what the final replaces."""
+    started = threading.Event()
+    overlapped: list[bool] = []
+
+    class Watching(ScriptedFinal):
+        def utterance(self, audio: np.ndarray, language: str | None, prompt: str | None = None) -> Decoded:
+            started.set()
+            return super().utterance(audio, language, prompt)
+
+    class SlowFinish(FakePolicy):
+        def finish(self) -> PolicyUpdate:
+            overlapped.append(started.wait(2.0))
+            started.clear()
+            return super().finish()
+
+    stats, sink = run(TWO, Watching(), SlowFinish())
+    finals = [e for e in sink.events if isinstance(e, FinalEvent)]
+    assert overlapped[:2] == [True, True]
+    utterances = [[w.id for w in e.confirmed] for e in sink.transcripts if e.confirmed]
+    assert [list(f.replaces) for f in finals] == utterances and all(f.kept_live is None for f in finals)
+
+
 def test_finals_that_lag_are_all_waited_for_at_the_end() -> None:
     gate = threading.Event()
 
