@@ -162,26 +162,3 @@ def test_bad_simulstreaming_input(tmp_path: Path) -> None:
     events = parse_jsonl(r.stdout)
     check_jsonl(events)
     assert wer(CLIPS[0][1], transcript(events)) <= 0.15
-
-
-def test_while_the_language_is_unsure_only_words_heard_long_enough_ago_are_confirmed(engine) -> None:  # type: ignore[no-untyped-def]
-    """A language that may still change confirms no word until HOLD_S of audio after it was heard (the
-    final pass decodes it again); words are not held back for the whole utterance either."""
-    from wlk_cli.asr.faster_whisper import FasterWhisperBackend
-    from wlk_cli.policies.base import HOLD_S
-
-    class Unsure(FasterWhisperBackend):
-        language_settled = False  # type: ignore[assignment]
-
-    audio = np.concatenate([sf.read(c, dtype="float32")[0] for c, _ in CLIPS[:2]])
-    ref = " ".join(r for _, r in CLIPS[:2])
-    policy = SimulStreamingPolicy(Unsure(engine.whisper, language="en"), engine.decoder(), SimulStreamingOptions())
-    confirmed: list[Word] = []
-    early = 0
-    for update, tokens in feed(policy, audio):
-        if tokens is not None:
-            assert all(w.end <= policy.transcribed_until - HOLD_S + 0.1 for w in update.confirmed)
-            early += len(update.confirmed)
-        confirmed += update.confirmed
-    assert early >= len(confirmed) // 3, (early, len(confirmed))
-    assert wer(ref, "".join(w.text for w in confirmed)) <= 0.25

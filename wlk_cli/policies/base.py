@@ -10,14 +10,6 @@ import numpy as np
 from wlk_cli.audio import SAMPLE_RATE
 from wlk_cli.events import Word
 
-# A word the passes keep hearing differently (or hear while the language is still unsure) is confirmed as
-# the newest pass hears it once the model has heard this much audio after it: no word waits for an
-# agreement that may never come (base on read Arabic: every pass differed from the one before, words came
-# 11 s after they were said; on espeak Arabic with --language ar local-agreement's mean latency went
-# 4.9 -> 3.0 s; at 1.5 s tiny.en confirmed "engaged" for "and gazed" on a LibriSpeech clip, at 3 s Arabic
-# gained nothing). The final pass decodes the utterance again anyway.
-HOLD_S = 2.0
-
 
 @dataclass
 class PolicyUpdate:

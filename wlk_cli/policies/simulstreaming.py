@@ -33,7 +33,7 @@ from wlk_cli.asr.base import FRAME_S, token_budget
 from wlk_cli.config import POLICY_CHUNK_S, default_of
 from wlk_cli.events import Word
 from wlk_cli.policies.alignatt import AlignAtt, AlignAttConfig, Decoded
-from wlk_cli.policies.base import HOLD_S, BufferedPolicy, PolicyUpdate
+from wlk_cli.policies.base import BufferedPolicy, PolicyUpdate
 from wlk_cli.policies.text import overlap_ngram
 from wlk_cli.text import SENTENCE_END, is_sentence_end, norm
 
@@ -268,12 +268,7 @@ class SimulStreamingPolicy(BufferedPolicy):
         held: list[int] = []
         complete = self._next_starts_word(decoded.next_token)  # the decoder's next token begins a word
         if not final and tokens and not getattr(self.asr, "language_settled", True):
-            # the language may still change: only words heard HOLD_S before the newest audio are final
-            # (the final pass decodes the utterance again in the language known then)
-            limit = self.buffer.transcribed_until - HOLD_S
-            begins = [b for b in self._starts(tokens, first_is_start=not self._tokens) if times[b] <= limit]
-            cut = begins[-1] if begins else 0
-            tokens, held = tokens[:cut], tokens[cut:]
+            tokens, held = [], tokens  # the language may still change: nothing is final yet
         elif not final and tokens and (self.opts.never_fire or not complete):
             begins = self._starts(tokens, first_is_start=not self._tokens)
             cut = begins[-1] if begins else len(tokens)
